@@ -1,0 +1,123 @@
+// Command warren runs the Warren AMQP 0-9-1 broker.
+//
+// With no arguments it listens on :5672 and keeps its data in ./warren-data.
+// Every flag can also be set with a WARREN_* environment variable (the flag
+// name upper-cased, dashes as underscores); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warrenmq/warren/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "warren:", err)
+		os.Exit(1)
+	}
+}
+
+func envName(flagName string) string {
+	return "WARREN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func run(args []string) error {
+	d := server.DefaultOptions()
+	fs := flag.NewFlagSet("warren", flag.ContinueOnError)
+	amqpAddr := fs.String("amqp-addr", d.AMQPAddr, "TCP address for AMQP 0-9-1 clients, host:port")
+	dataDir := fs.String("data-dir", d.DataDir, "directory for persistent state (created if missing)")
+	maxMessage := fs.Int64("max-message-size", d.MaxMessageSize, "largest message body accepted, in bytes")
+	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: warren [flags]\n\nRuns the Warren AMQP 0-9-1 broker. Each flag may also be set with the\nenvironment variable shown; a flag given on the command line wins.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(fs.Output(), "  --%s (%s, default %q)\n    \t%s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+		})
+	}
+	// Environment first, so command-line flags override it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	default:
+		return fmt.Errorf("--log-format: %q is not text or json", *logFormat)
+	}
+
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	opts := d
+	opts.AMQPAddr = *amqpAddr
+	opts.DataDir = *dataDir
+	opts.MaxMessageSize = *maxMessage
+	opts.Heartbeat = *heartbeat
+	if *heartbeat == 0 {
+		opts.Heartbeat = -1
+	}
+	opts.Logger = logger
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	logger.Info("warren starting", "version", server.Version, "amqp", srv.Addr().String(), "data_dir", *dataDir, "pid", strconv.Itoa(os.Getpid()))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown timed out; connections closed", "err", err)
+	}
+	<-served
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,426 @@
+package queue
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Errors returned by Queue methods. The server maps them to AMQP reply codes.
+var (
+	ErrDeleted       = errors.New("queue deleted")
+	ErrExclusiveUse  = errors.New("queue in exclusive use")
+	ErrInUse         = errors.New("queue in use")
+	ErrNotEmpty      = errors.New("queue not empty")
+	ErrRejectPublish = errors.New("queue full")
+)
+
+// Consumer receives deliveries from a queue.
+type Consumer interface {
+	// Deliver offers e to the consumer. It is called with q's lock held and
+	// must not call any method of q. It returns false when the consumer
+	// cannot take a message now; the queue then offers nothing more to any
+	// consumer that refused until Kick is called.
+	Deliver(q *Queue, e Entry) bool
+}
+
+// Overflow is what a queue at its length limit does with a new message.
+type Overflow uint8
+
+// The overflow behaviours of RabbitMQ's x-overflow argument.
+const (
+	DropHead Overflow = iota
+	RejectPublish
+)
+
+// Options are a queue's limits, from its declare arguments.
+type Options struct {
+	// MessageTTL is x-message-ttl; negative means none.
+	MessageTTL time.Duration
+	// MaxLength is x-max-length in messages; negative means none.
+	MaxLength int
+	// MaxLengthBytes is x-max-length-bytes in body bytes; negative means none.
+	MaxLengthBytes int64
+	Overflow       Overflow
+}
+
+// NoLimits returns Options with every limit off.
+func NoLimits() Options { return Options{MessageTTL: -1, MaxLength: -1, MaxLengthBytes: -1} }
+
+type consumerSlot struct {
+	c     Consumer
+	noAck bool
+}
+
+// Queue is one queue's messages and consumers. All methods are safe for
+// concurrent use.
+type Queue struct {
+	name string
+	opts Options
+	dead func([]Dead) // set once by SetDeadHook before use
+
+	mu         sync.Mutex     // guards the fields below
+	ready      readyList      // messages waiting for a consumer
+	readyBytes int64          // body bytes in ready
+	unacked    int            // delivered and not yet acked, rejected or requeued
+	consumers  []consumerSlot // in subscription order
+	next       int            // round-robin position in consumers
+	blocked    bool           // every consumer refused the last offer
+	nextSeq    uint64
+	deleted    bool
+	// exclusiveConsumer is the consumer that holds exclusive access, if any.
+	exclusiveConsumer Consumer
+	pendingDead       []Dead // collected under mu, handed to dead after unlock
+	timer             *time.Timer
+	timerAt           int64 // when timer fires, Unix nanoseconds; 0 if not armed
+}
+
+// New returns an empty queue.
+func New(name string, opts Options) *Queue {
+	return &Queue{name: name, opts: opts}
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// SetDeadHook sets the function that receives messages dying in the queue.
+// It is called without the queue's lock held. Call it before using q.
+func (q *Queue) SetDeadHook(f func([]Dead)) { q.dead = f }
+
+func now() int64 { return time.Now().UnixNano() }
+
+// unlockAndEmit releases q.mu and hands collected dead messages to the hook.
+func (q *Queue) unlockAndEmit() {
+	dead := q.pendingDead
+	q.pendingDead = nil
+	q.mu.Unlock()
+	if len(dead) > 0 && q.dead != nil {
+		q.dead(dead)
+	}
+}
+
+// Publish appends m to the queue and delivers it if a consumer can take it.
+// It returns ErrDeleted if the queue was deleted and ErrRejectPublish if the
+// queue is full and its overflow is reject-publish.
+func (q *Queue) Publish(m *Message) error {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return ErrDeleted
+	}
+	e := Entry{Msg: m, Seq: q.nextSeq, ExpiresAt: m.ExpiresAt}
+	q.nextSeq++
+	if q.opts.MessageTTL >= 0 {
+		at := now() + int64(q.opts.MessageTTL)
+		if e.ExpiresAt == 0 || at < e.ExpiresAt {
+			e.ExpiresAt = at
+		}
+	}
+	if q.overLimitLocked(1, int64(m.Size())) {
+		if q.opts.Overflow == RejectPublish {
+			q.mu.Unlock()
+			return ErrRejectPublish
+		}
+	}
+	q.ready.push(e)
+	q.readyBytes += int64(m.Size())
+	q.enforceLimitsLocked()
+	q.dispatchLocked()
+	q.armTimerLocked()
+	q.unlockAndEmit()
+	return nil
+}
+
+// overLimitLocked reports whether adding n messages of size bytes would pass
+// a length limit.
+func (q *Queue) overLimitLocked(n int, size int64) bool {
+	if q.opts.MaxLength >= 0 && q.ready.len()+n > q.opts.MaxLength {
+		return true
+	}
+	return q.opts.MaxLengthBytes >= 0 && q.readyBytes+size > q.opts.MaxLengthBytes
+}
+
+// enforceLimitsLocked drops messages from the head until the queue is within
+// its limits, as RabbitMQ's drop-head overflow does.
+func (q *Queue) enforceLimitsLocked() {
+	for q.ready.len() > 0 && q.overLimitLocked(0, 0) {
+		e, _ := q.ready.pop()
+		q.readyBytes -= int64(e.Msg.Size())
+		q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: MaxLen})
+	}
+}
+
+// popLocked returns the next live ready entry, moving expired ones to
+// pendingDead.
+func (q *Queue) popLocked() (Entry, bool) {
+	var t int64
+	for {
+		e, ok := q.ready.peek()
+		if !ok {
+			return Entry{}, false
+		}
+		if e.ExpiresAt != 0 {
+			if t == 0 {
+				t = now()
+			}
+			if e.ExpiresAt <= t {
+				q.ready.pop()
+				q.readyBytes -= int64(e.Msg.Size())
+				q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: Expired})
+				continue
+			}
+		}
+		return e, true
+	}
+}
+
+// dispatchLocked hands ready messages to consumers round robin until the
+// queue is empty or every consumer refuses.
+func (q *Queue) dispatchLocked() {
+	if q.blocked || len(q.consumers) == 0 {
+		return
+	}
+	for {
+		e, ok := q.popLocked()
+		if !ok {
+			return
+		}
+		n := len(q.consumers)
+		taken := false
+		for i := 0; i < n; i++ {
+			idx := q.next + i
+			if idx >= n {
+				idx -= n
+			}
+			slot := q.consumers[idx]
+			if slot.c.Deliver(q, e) {
+				q.ready.pop()
+				q.readyBytes -= int64(e.Msg.Size())
+				if !slot.noAck {
+					q.unacked++
+				}
+				q.next = idx + 1
+				if q.next >= n {
+					q.next = 0
+				}
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			q.blocked = true
+			return
+		}
+	}
+}
+
+// armTimerLocked makes sure a timer will expire the head message on time.
+func (q *Queue) armTimerLocked() {
+	e, ok := q.ready.peek()
+	if !ok || e.ExpiresAt == 0 || q.deleted {
+		return
+	}
+	if q.timerAt != 0 && q.timerAt <= e.ExpiresAt {
+		return
+	}
+	q.timerAt = e.ExpiresAt
+	d := time.Duration(e.ExpiresAt - now())
+	if q.timer == nil {
+		q.timer = time.AfterFunc(d, q.expire)
+	} else {
+		q.timer.Reset(d)
+	}
+}
+
+// expire runs on the TTL timer: it drops expired messages from the head.
+func (q *Queue) expire() {
+	q.mu.Lock()
+	q.timerAt = 0
+	if !q.deleted {
+		q.popLocked() // moves expired head entries to pendingDead
+		q.armTimerLocked()
+	}
+	q.unlockAndEmit()
+}
+
+// Get takes the next ready message for basic.get. remaining is the number
+// of ready messages left. With noAck the message is not counted unacked.
+func (q *Queue) Get(noAck bool) (e Entry, remaining int, ok bool) {
+	q.mu.Lock()
+	e, ok = q.popLocked()
+	if ok {
+		q.ready.pop()
+		q.readyBytes -= int64(e.Msg.Size())
+		if !noAck {
+			q.unacked++
+		}
+		q.armTimerLocked()
+	}
+	remaining = q.ready.len()
+	q.unlockAndEmit()
+	return e, remaining, ok
+}
+
+// Ack settles n delivered messages. The consumer that had them may take
+// more, so a blocked queue delivers again.
+func (q *Queue) Ack(n int) {
+	q.mu.Lock()
+	q.unacked -= n
+	if q.blocked {
+		q.blocked = false
+		q.dispatchLocked()
+		q.armTimerLocked()
+	}
+	q.unlockAndEmit()
+}
+
+// Requeue puts delivered messages back in their original positions, marked
+// redelivered, and offers them to consumers again.
+func (q *Queue) Requeue(entries []Entry) {
+	q.mu.Lock()
+	q.unacked -= len(entries)
+	if q.deleted {
+		q.mu.Unlock()
+		return
+	}
+	for _, e := range entries {
+		e.Redelivered = true
+		q.ready.requeue(e)
+		q.readyBytes += int64(e.Msg.Size())
+	}
+	q.blocked = false
+	q.dispatchLocked()
+	q.armTimerLocked()
+	q.unlockAndEmit()
+}
+
+// Discard settles delivered messages that were rejected without requeue; they
+// go to the dead hook.
+func (q *Queue) Discard(entries []Entry) {
+	q.mu.Lock()
+	q.unacked -= len(entries)
+	if !q.deleted {
+		for _, e := range entries {
+			q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: Rejected})
+		}
+		q.blocked = false
+		q.dispatchLocked()
+		q.armTimerLocked()
+	}
+	q.unlockAndEmit()
+}
+
+// AddConsumer subscribes c. With exclusive it fails if the queue has any
+// consumer; it fails too if the queue already has an exclusive consumer.
+func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool) error {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return ErrDeleted
+	}
+	if q.exclusiveConsumer != nil || (exclusive && len(q.consumers) > 0) {
+		q.mu.Unlock()
+		return ErrExclusiveUse
+	}
+	if exclusive {
+		q.exclusiveConsumer = c
+	}
+	q.consumers = append(q.consumers, consumerSlot{c: c, noAck: noAck})
+	q.blocked = false
+	q.dispatchLocked()
+	q.unlockAndEmit()
+	return nil
+}
+
+// RemoveConsumer unsubscribes c and returns how many consumers are left and
+// whether c was subscribed.
+func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, s := range q.consumers {
+		if s.c == c {
+			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			if q.next > i {
+				q.next--
+			}
+			if q.next >= len(q.consumers) {
+				q.next = 0
+			}
+			found = true
+			break
+		}
+	}
+	if q.exclusiveConsumer == c {
+		q.exclusiveConsumer = nil
+	}
+	return len(q.consumers), found
+}
+
+// Kick tells the queue that a consumer may take messages again.
+func (q *Queue) Kick() {
+	q.mu.Lock()
+	q.blocked = false
+	q.dispatchLocked()
+	q.armTimerLocked()
+	q.unlockAndEmit()
+}
+
+// Purge removes every ready message and returns how many there were.
+func (q *Queue) Purge() int {
+	q.mu.Lock()
+	n := q.ready.len()
+	q.ready = readyList{}
+	q.readyBytes = 0
+	q.mu.Unlock()
+	return n
+}
+
+// Delete marks the queue deleted, if allowed by ifUnused (no consumers) and
+// ifEmpty (no ready messages), and returns the number of ready messages it
+// held and the consumers it had, which the caller must cancel.
+func (q *Queue) Delete(ifUnused, ifEmpty bool) (messages int, consumers []Consumer, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted {
+		return 0, nil, ErrDeleted
+	}
+	if ifUnused && len(q.consumers) > 0 {
+		return 0, nil, ErrInUse
+	}
+	if ifEmpty && q.ready.len() > 0 {
+		return 0, nil, ErrNotEmpty
+	}
+	q.deleted = true
+	messages = q.ready.len()
+	for _, s := range q.consumers {
+		consumers = append(consumers, s.c)
+	}
+	q.consumers = nil
+	q.exclusiveConsumer = nil
+	q.ready = readyList{}
+	q.readyBytes = 0
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+	return messages, consumers, nil
+}
+
+// Stats is a snapshot of a queue's counts.
+type Stats struct {
+	Ready, Unacked, Consumers int
+	ReadyBytes                int64
+}
+
+// Stats returns the queue's current counts.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return Stats{Ready: q.ready.len(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes}
+}
+
+// Deleted reports whether the queue has been deleted.
+func (q *Queue) Deleted() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.deleted
+}

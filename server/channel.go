@@ -1,0 +1,256 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/warrenmq/warren/confirm"
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/txn"
+)
+
+// channel is one AMQP channel. Fields above mu belong to the connection's
+// reader goroutine; queues deliver from other goroutines through the fields
+// under mu.
+type channel struct {
+	id uint16
+	c  *conn
+
+	closing   bool         // channel.close sent; waiting for close-ok
+	content   contentState // the publish being assembled
+	confirm   *confirm.Tracker
+	tx        *txn.Buffer
+	lastQueue string // the last queue declared, for empty queue names
+	scratch   routeScratch
+	routed    []*queueRec
+	settled   []unackedRecord
+	flow      bool // channel.flow active, always true: false is refused
+
+	mu             sync.Mutex // guards the fields below
+	closed         bool       // no more deliveries
+	consumers      map[string]*consumer
+	nextTag        uint64
+	unacked        unackedList
+	prefetch       uint16 // basic.qos global=false: for consumers created after
+	globalPrefetch uint16 // basic.qos global=true: shared by the channel
+}
+
+// contentState assembles basic.publish + header + body frames.
+type contentState struct {
+	active     bool // a publish method arrived; header or body frames are due
+	haveHeader bool
+	exchange   string
+	routingKey string
+	mandatory  bool
+	bodySize   uint64
+	received   uint64
+	msg        *queue.Message
+}
+
+// consumer is one basic.consume subscription.
+type consumer struct {
+	ch        *channel
+	tag       string
+	rec       *queueRec
+	noAck     bool
+	exclusive bool
+	prefetch  uint16 // 0: unlimited
+	unacked   int    // guarded by ch.mu
+	active    bool   // guarded by ch.mu; set once consume-ok is sent
+}
+
+func newChannel(c *conn, id uint16) *channel {
+	return &channel{id: id, c: c, consumers: map[string]*consumer{}, flow: true}
+}
+
+// Deliver implements queue.Consumer: it is called with the queue's lock held.
+func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
+	ch := cs.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closed || !cs.active || ch.consumers[cs.tag] != cs {
+		return false
+	}
+	if !cs.noAck {
+		if cs.prefetch > 0 && cs.unacked >= int(cs.prefetch) {
+			return false
+		}
+		if ch.globalPrefetch > 0 && ch.unacked.live >= int(ch.globalPrefetch) {
+			return false
+		}
+	}
+	tag := ch.nextTag + 1
+	if !ch.c.out.appendDelivery(ch.id, q, cs.tag, tag, e) {
+		return false
+	}
+	ch.nextTag = tag
+	if !cs.noAck {
+		ch.unacked.push(unackedRecord{tag: tag, rec: cs.rec, entry: e, cs: cs})
+		cs.unacked++
+	}
+	return true
+}
+
+// deliverGet records a basic.get delivery and returns its tag.
+func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.nextTag++
+	if !noAck {
+		ch.unacked.push(unackedRecord{tag: ch.nextTag, rec: r, entry: e})
+	}
+	return ch.nextTag
+}
+
+// settle applies basic.ack (kind Ack), basic.nack or basic.reject.
+func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
+	ch.mu.Lock()
+	globalFull := ch.globalPrefetch > 0 && ch.unacked.live >= int(ch.globalPrefetch)
+	recs := ch.unacked.take(tag, multiple, ch.settled[:0])
+	if len(recs) == 0 && !(multiple && tag == 0) {
+		ch.mu.Unlock()
+		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
+	}
+	for _, r := range recs {
+		if r.cs != nil {
+			r.cs.unacked--
+		}
+	}
+	var kick []*queueRec
+	if globalFull {
+		for _, cs := range ch.consumers {
+			kick = append(kick, cs.rec)
+		}
+	}
+	ch.mu.Unlock()
+
+	// Settle per queue, in runs, so each queue's lock is taken once a run.
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].rec == recs[i].rec {
+			j++
+		}
+		q := recs[i].rec.q
+		switch {
+		case kind == txn.Ack:
+			q.Ack(j - i)
+		case requeue:
+			q.Requeue(entries(recs[i:j]))
+		default:
+			q.Discard(entries(recs[i:j]))
+		}
+		i = j
+	}
+	clear(recs)
+	ch.settled = recs[:0]
+	for _, r := range kick {
+		r.q.Kick()
+	}
+	return nil
+}
+
+func entries(recs []unackedRecord) []queue.Entry {
+	out := make([]queue.Entry, len(recs))
+	for i, r := range recs {
+		out[i] = r.entry
+	}
+	return out
+}
+
+// recover requeues every unacked delivery (basic.recover requeue=true).
+func (ch *channel) recover() {
+	ch.mu.Lock()
+	recs := ch.unacked.all()
+	for _, r := range recs {
+		if r.cs != nil {
+			r.cs.unacked--
+		}
+	}
+	ch.mu.Unlock()
+	requeueAll(recs)
+}
+
+func requeueAll(recs []unackedRecord) {
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].rec == recs[i].rec {
+			j++
+		}
+		recs[i].rec.q.Requeue(entries(recs[i:j]))
+		i = j
+	}
+}
+
+// addConsumer implements basic.consume after the checks in dispatch.
+func (ch *channel) addConsumer(cs *consumer) error {
+	ch.mu.Lock()
+	cs.prefetch = ch.prefetch
+	ch.consumers[cs.tag] = cs
+	ch.mu.Unlock()
+	if err := cs.rec.q.AddConsumer(cs, cs.noAck, cs.exclusive); err != nil {
+		ch.mu.Lock()
+		delete(ch.consumers, cs.tag)
+		ch.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// cancel removes a consumer at the client's request; it reports whether the
+// tag was known.
+func (ch *channel) cancel(tag string) bool {
+	ch.mu.Lock()
+	cs, ok := ch.consumers[tag]
+	delete(ch.consumers, tag)
+	ch.mu.Unlock()
+	if ok {
+		ch.detach(cs)
+	}
+	return ok
+}
+
+// detach unsubscribes cs from its queue and deletes an auto-delete queue
+// that lost its last consumer.
+func (ch *channel) detach(cs *consumer) {
+	left, found := cs.rec.q.RemoveConsumer(cs)
+	if found && left == 0 && cs.rec.autoDelete {
+		ch.c.vh.deleteIfUnused(cs.rec)
+	}
+}
+
+// serverCancel is called when cs's queue was deleted: the consumer is gone
+// and, if the client asked for consumer_cancel_notify, it is told.
+func (ch *channel) serverCancel(cs *consumer) {
+	ch.mu.Lock()
+	ok := !ch.closed && ch.consumers[cs.tag] == cs
+	if ok {
+		delete(ch.consumers, cs.tag)
+	}
+	ch.mu.Unlock()
+	if ok && ch.c.capCancelNotify {
+		ch.c.out.sendMethod(ch.id, &wire.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
+	}
+}
+
+// shutdown ends the channel: no more deliveries, consumers cancelled,
+// unacked deliveries requeued, a transaction rolled back.
+func (ch *channel) shutdown() {
+	ch.mu.Lock()
+	if ch.closed {
+		ch.mu.Unlock()
+		return
+	}
+	ch.closed = true
+	consumers := ch.consumers
+	ch.consumers = map[string]*consumer{}
+	recs := ch.unacked.all()
+	ch.mu.Unlock()
+	for _, cs := range consumers {
+		ch.detach(cs)
+	}
+	requeueAll(recs)
+	if ch.tx != nil {
+		ch.tx.Rollback()
+	}
+	ch.content = contentState{}
+}

@@ -1,0 +1,484 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
+)
+
+// connState is where a connection is in the handshake (§2.2.4 of the
+// spec): each state accepts one method on channel 0.
+type connState uint8
+
+const (
+	awaitStartOk connState = iota
+	awaitTuneOk
+	awaitOpen
+	opened
+)
+
+// conn is one client connection. Its reader goroutine (serve) owns every
+// field but out and the atomics, and all channel state above channel.mu.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	id  uint64
+	log *slog.Logger
+	out *outbox
+	br  *bufio.Reader
+	r   *wire.Reader
+	dec *wire.Decoder
+
+	state           connState
+	vh              *vhost
+	user            string
+	clientProps     wire.Table
+	capCancelNotify bool
+	capAuthClose    bool
+	frameMax        uint32
+	channelMax      uint16
+	heartbeat       atomic.Int64 // negotiated interval in ns; read by the writer
+	channels        map[uint16]*channel
+	exclusiveQueues []*queueRec
+	confirmsDue     []*channel // channels with settled confirms not yet sent
+	lastDeadline    time.Time
+
+	closeSent atomic.Bool // connection.close sent; only close-ok matters now
+	done      chan struct{}
+}
+
+// serve runs the connection's reader until the connection ends.
+func (c *conn) serve() {
+	defer close(c.done)
+	start := time.Now()
+	c.nc.SetDeadline(start.Add(c.srv.opts.HandshakeTimeout))
+	if err := wire.ReadProtocolHeader(c.br); err != nil {
+		if errors.Is(err, wire.ErrBadProtocolHeader) {
+			c.nc.Write(wire.ProtocolHeader)
+		}
+		c.nc.Close()
+		return
+	}
+	c.srv.startGoroutine(func() { c.out.run(c.heartbeatInterval) })
+	c.sendStart()
+	err := c.readLoop()
+	c.teardown()
+	if c.state == opened {
+		c.log.Info("connection closed", "user", c.user, "duration", time.Since(start).Round(time.Millisecond), "reason", errString(err))
+	} else if err != nil {
+		c.log.Info("handshake failed", "reason", errString(err))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "client closed"
+	}
+	return err.Error()
+}
+
+func (c *conn) heartbeatInterval() time.Duration { return time.Duration(c.heartbeat.Load()) }
+
+// readLoop reads and handles frames until the connection is closed; it
+// returns why.
+func (c *conn) readLoop() error {
+	for {
+		if c.br.Buffered() == 0 {
+			c.flushConfirms() // the burst is over: send its confirms together
+		}
+		c.armReadDeadline()
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			var we *wire.Error
+			if errors.As(err, &we) && !c.closeSent.Load() {
+				c.closeConnection(asAMQPError(err, nil))
+				continue
+			}
+			if c.closeSent.Load() {
+				return nil
+			}
+			return err
+		}
+		done, err := c.handleFrame(f)
+		if err != nil {
+			ae := asAMQPError(err, nil)
+			if c.state != opened && ae.code == wire.AccessRefused {
+				return ae // authentication failed; the socket closes now
+			}
+			c.closeConnection(ae)
+			continue
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// armReadDeadline detects a silent peer: two missed heartbeats, as RabbitMQ.
+func (c *conn) armReadDeadline() {
+	if c.state != opened || c.closeSent.Load() {
+		return
+	}
+	hb := c.heartbeatInterval()
+	if hb <= 0 {
+		if !c.lastDeadline.IsZero() {
+			c.nc.SetReadDeadline(time.Time{})
+			c.lastDeadline = time.Time{}
+		}
+		return
+	}
+	now := time.Now()
+	if now.Sub(c.lastDeadline) < time.Second {
+		return // keep the deadline syscall-free on the hot path
+	}
+	c.lastDeadline = now
+	c.nc.SetReadDeadline(now.Add(2 * hb))
+}
+
+// handleFrame handles one frame; done means the connection has ended
+// cleanly. A returned error is a connection exception.
+func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
+	switch f.Type {
+	case wire.FrameHeartbeat:
+		if f.Channel != 0 {
+			return false, errorf(wire.FrameError, "heartbeat frame on channel %d", f.Channel)
+		}
+		return false, nil
+	case wire.FrameMethod:
+		m, err := c.dec.DecodeMethod(f.Payload)
+		if err != nil {
+			return false, err
+		}
+		if c.closeSent.Load() {
+			switch m.(type) {
+			case *wire.ConnectionCloseOk:
+				return true, nil
+			case *wire.ConnectionClose:
+				c.out.sendMethod(0, &wire.ConnectionCloseOk{})
+				return true, nil
+			}
+			return false, nil // §2.3.7: after close, drop everything else
+		}
+		if f.Channel == 0 {
+			return c.handleConnectionMethod(m)
+		}
+		if c.state != opened {
+			return false, errorf(wire.CommandInvalid, "expected 'connection.%s', got '%s' on channel %d", c.expected(), m.MethodName(), f.Channel)
+		}
+		return false, c.channelMethod(f.Channel, m)
+	case wire.FrameHeader, wire.FrameBody:
+		if c.closeSent.Load() {
+			return false, nil
+		}
+		if f.Channel == 0 || c.state != opened {
+			return false, errorf(wire.UnexpectedFrame, "expected method frame, got non method frame instead on channel %d", f.Channel)
+		}
+		ch := c.channels[f.Channel]
+		if ch == nil {
+			return false, errorf(wire.ChannelError, "expected 'channel.open' on channel %d", f.Channel)
+		}
+		if ch.closing {
+			return false, nil
+		}
+		return false, c.channelException(ch, ch.contentFrame(f), nil)
+	}
+	return false, errorf(wire.FrameError, "unknown frame type %d", f.Type)
+}
+
+func (c *conn) expected() string {
+	switch c.state {
+	case awaitStartOk:
+		return "start_ok"
+	case awaitTuneOk:
+		return "tune_ok"
+	default:
+		return "open"
+	}
+}
+
+// serverProperties are sent in connection.start.
+func serverProperties() wire.Table {
+	return wire.Table{
+		"product":      "Warren",
+		"version":      Version,
+		"platform":     "Go " + runtime.Version(),
+		"copyright":    "The Warren authors",
+		"information":  "Warren, an AMQP 0-9-1 message broker",
+		"cluster_name": "warren",
+		"capabilities": wire.Table{
+			"publisher_confirms":           true,
+			"exchange_exchange_bindings":   true,
+			"basic.nack":                   true,
+			"consumer_cancel_notify":       true,
+			"connection.blocked":           true,
+			"consumer_priorities":          true,
+			"authentication_failure_close": true,
+			"per_consumer_qos":             true,
+			"direct_reply_to":              true,
+		},
+	}
+}
+
+func (c *conn) sendStart() {
+	c.out.sendMethod(0, &wire.ConnectionStart{
+		VersionMajor: 0, VersionMinor: 9,
+		ServerProperties: serverProperties(),
+		Mechanisms:       "PLAIN AMQPLAIN",
+		Locales:          "en_US",
+	})
+}
+
+// handleConnectionMethod handles a method on channel 0.
+func (c *conn) handleConnectionMethod(m wire.Method) (bool, error) {
+	switch m := m.(type) {
+	case *wire.ConnectionStartOk:
+		if c.state != awaitStartOk {
+			break
+		}
+		return false, c.startOk(m)
+	case *wire.ConnectionTuneOk:
+		if c.state != awaitTuneOk {
+			break
+		}
+		return false, c.tuneOk(m)
+	case *wire.ConnectionOpen:
+		if c.state != awaitOpen {
+			break
+		}
+		if m.VirtualHost != "/" {
+			return false, errorf(wire.NotAllowed, "vhost %s not found", m.VirtualHost)
+		}
+		c.vh = c.srv.vhost
+		c.state = opened
+		c.nc.SetDeadline(time.Time{})
+		c.lastDeadline = time.Time{}
+		c.out.sendMethod(0, &wire.ConnectionOpenOk{})
+		c.log = c.log.With("user", c.user)
+		c.log.Info("connection opened", "client", clientName(c.clientProps))
+		return false, nil
+	case *wire.ConnectionClose:
+		c.out.sendMethod(0, &wire.ConnectionCloseOk{})
+		return true, nil
+	case *wire.ConnectionCloseOk:
+		return true, nil // unexpected, but the peer wants to be gone
+	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:
+		return false, nil
+	}
+	if c.state != opened {
+		return false, errorf(wire.CommandInvalid, "expected 'connection.%s', got '%s'", c.expected(), m.MethodName())
+	}
+	return false, errorf(wire.CommandInvalid, "method '%s' not allowed on channel 0", m.MethodName())
+}
+
+func clientName(props wire.Table) string {
+	var parts []string
+	for _, k := range []string{"product", "version", "connection_name"} {
+		if s, ok := props[k].(string); ok && s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (c *conn) startOk(m *wire.ConnectionStartOk) error {
+	c.clientProps = m.ClientProperties
+	if caps, ok := m.ClientProperties["capabilities"].(wire.Table); ok {
+		c.capCancelNotify, _ = caps["consumer_cancel_notify"].(bool)
+		c.capAuthClose, _ = caps["authentication_failure_close"].(bool)
+	}
+	user, pass, err := parseCredentials(m.Mechanism, m.Response)
+	if err != nil {
+		return err
+	}
+	refused := func(reason string) error {
+		c.log.Warn("login refused", "user", user, "mechanism", m.Mechanism, "reason", reason)
+		ae := errorf(wire.AccessRefused, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
+		if c.capAuthClose {
+			c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: ae.code, ReplyText: ae.text})
+		}
+		return ae
+	}
+	want, known := c.srv.opts.Users[user]
+	if !known || want != pass {
+		return refused("invalid credentials")
+	}
+	if c.srv.loopbackOnly(user) && !isLoopback(c.nc.RemoteAddr()) {
+		return refused("user can only connect via localhost")
+	}
+	c.user = user
+	c.state = awaitTuneOk
+	c.out.sendMethod(0, &wire.ConnectionTune{
+		ChannelMax: c.srv.opts.ChannelMax,
+		FrameMax:   c.srv.opts.FrameMax,
+		Heartbeat:  uint16(c.srv.opts.Heartbeat / time.Second),
+	})
+	return nil
+}
+
+// parseCredentials reads a PLAIN or AMQPLAIN response.
+func parseCredentials(mechanism, response string) (user, pass string, err error) {
+	switch mechanism {
+	case "PLAIN":
+		// [authzid] NUL authcid NUL passwd
+		parts := strings.Split(response, "\x00")
+		if len(parts) != 3 {
+			return "", "", errorf(wire.AccessRefused, "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")
+		}
+		return parts[1], parts[2], nil
+	case "AMQPLAIN":
+		// a field table without its length prefix
+		b := make([]byte, 4, 4+len(response))
+		b[0], b[1], b[2], b[3] = byte(len(response)>>24), byte(len(response)>>16), byte(len(response)>>8), byte(len(response))
+		t, _, terr := wire.ReadTable(append(b, response...))
+		if terr != nil {
+			return "", "", errorf(wire.AccessRefused, "Login was refused using authentication mechanism AMQPLAIN. For details see the broker logfile.")
+		}
+		user, _ = t["LOGIN"].(string)
+		pass, _ = t["PASSWORD"].(string)
+		return user, pass, nil
+	}
+	return "", "", errorf(wire.CommandInvalid, "unknown authentication mechanism '%s'", mechanism)
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func (c *conn) tuneOk(m *wire.ConnectionTuneOk) error {
+	o := c.srv.opts
+	switch {
+	case m.FrameMax != 0 && m.FrameMax < wire.FrameMinSize:
+		return errorf(wire.NotAllowed, "frame_max=%d < %d min size", m.FrameMax, wire.FrameMinSize)
+	case o.FrameMax != 0 && m.FrameMax > o.FrameMax:
+		return errorf(wire.NotAllowed, "frame_max=%d > %d max size", m.FrameMax, o.FrameMax)
+	case m.ChannelMax > o.ChannelMax:
+		return errorf(wire.NotAllowed, "channel_max=%d > %d max size", m.ChannelMax, o.ChannelMax)
+	}
+	c.frameMax = m.FrameMax
+	if c.frameMax == 0 {
+		c.frameMax = o.FrameMax
+	}
+	c.channelMax = m.ChannelMax
+	if c.channelMax == 0 {
+		c.channelMax = o.ChannelMax
+	}
+	c.heartbeat.Store(int64(time.Duration(m.Heartbeat) * time.Second))
+	c.r.SetMaxFrameSize(c.frameMax)
+	c.out.mu.Lock()
+	c.out.frameMax = c.frameMax
+	c.out.mu.Unlock()
+	c.state = awaitOpen
+	return nil
+}
+
+// closeConnection sends connection.close for a hard error and waits (in
+// the read loop) for close-ok, at most CloseTimeout.
+func (c *conn) closeConnection(ae *amqpError) {
+	if !c.closeSent.CompareAndSwap(false, true) {
+		return
+	}
+	c.log.Warn("closing connection on error", "code", ae.code, "text", ae.text)
+	for _, ch := range c.channels {
+		ch.shutdown()
+	}
+	c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: ae.code, ReplyText: ae.text, FailingClassID: ae.classID, FailingMethodID: ae.methodID})
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+}
+
+// forceClose is called by Shutdown from another goroutine.
+func (c *conn) forceClose(text string) {
+	if !c.closeSent.CompareAndSwap(false, true) {
+		return
+	}
+	c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: "CONNECTION_FORCED - " + text})
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+}
+
+// teardown releases everything the connection held.
+func (c *conn) teardown() {
+	for id, ch := range c.channels {
+		ch.shutdown()
+		delete(c.channels, id)
+	}
+	if c.vh != nil {
+		c.vh.dropExclusive(c)
+	}
+	c.out.close()
+}
+
+// channelMethod routes a method to its channel, handling open and close.
+func (c *conn) channelMethod(id uint16, m wire.Method) error {
+	ch := c.channels[id]
+	if ch == nil {
+		if _, ok := m.(*wire.ChannelOpen); !ok {
+			return errorf(wire.ChannelError, "expected 'channel.open' on channel %d", id)
+		}
+		if id > c.channelMax {
+			return errorf(wire.ChannelError, "channel id %d exceeds channel_max %d", id, c.channelMax)
+		}
+		c.channels[id] = newChannel(c, id)
+		c.out.sendMethod(id, &wire.ChannelOpenOk{})
+		return nil
+	}
+	if ch.closing {
+		switch m.(type) {
+		case *wire.ChannelCloseOk:
+			delete(c.channels, id)
+		case *wire.ChannelClose:
+			c.out.sendMethod(id, &wire.ChannelCloseOk{})
+		}
+		return nil // dropped until close-ok (§2.3.7)
+	}
+	if ch.content.active {
+		return errorf(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+	}
+	return c.channelException(ch, ch.handle(m), m)
+}
+
+// channelException closes the channel for a soft error and returns a hard
+// one, for the caller to close the connection.
+func (c *conn) channelException(ch *channel, err error, m wire.Method) error {
+	if err == nil {
+		return nil
+	}
+	ae := asAMQPError(err, m)
+	if wire.IsHardError(ae.code) {
+		return ae
+	}
+	c.closeChannel(ch, ae)
+	return nil
+}
+
+// closeChannel sends channel.close for a soft error.
+func (c *conn) closeChannel(ch *channel, ae *amqpError) {
+	ch.shutdown()
+	ch.closing = true
+	c.out.sendMethod(ch.id, &wire.ChannelClose{ReplyCode: ae.code, ReplyText: ae.text, FailingClassID: ae.classID, FailingMethodID: ae.methodID})
+}
+
+// flushConfirms sends the confirms settled during the last burst.
+func (c *conn) flushConfirms() {
+	if len(c.confirmsDue) == 0 {
+		return
+	}
+	for _, ch := range c.confirmsDue {
+		if ch.confirm != nil && !ch.closing {
+			ch.confirm.Emit(ch.sendConfirm)
+		}
+	}
+	clear(c.confirmsDue)
+	c.confirmsDue = c.confirmsDue[:0]
+}
+
+var _ = bytes.Equal
+var _ = io.EOF

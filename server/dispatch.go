@@ -1,0 +1,341 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+
+	"github.com/warrenmq/warren/binding"
+	"github.com/warrenmq/warren/confirm"
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/txn"
+)
+
+// handle is the one switch over the methods a client may send on an open
+// channel. A returned error is an exception; its code decides whether it
+// closes the channel or the connection.
+func (ch *channel) handle(m wire.Method) error {
+	c := ch.c
+	vh := c.vh
+	switch m := m.(type) {
+	case *wire.BasicPublish:
+		return ch.startPublish(m)
+	case *wire.BasicAck:
+		return ch.ack(txn.Ack, m.DeliveryTag, m.Multiple, false)
+	case *wire.BasicNack:
+		return ch.ack(txn.Nack, m.DeliveryTag, m.Multiple, m.Requeue)
+	case *wire.BasicReject:
+		return ch.ack(txn.Reject, m.DeliveryTag, false, m.Requeue)
+
+	case *wire.ChannelClose:
+		ch.shutdown()
+		delete(c.channels, ch.id)
+		c.out.sendMethod(ch.id, &wire.ChannelCloseOk{})
+		return nil
+	case *wire.ChannelCloseOk:
+		return nil
+	case *wire.ChannelFlow:
+		if !m.Active {
+			return errorf(wire.NotImplemented, "active=false")
+		}
+		c.out.sendMethod(ch.id, &wire.ChannelFlowOk{Active: true})
+		return nil
+	case *wire.ChannelFlowOk:
+		return nil
+	case *wire.ChannelOpen:
+		return errorf(wire.ChannelError, "second 'channel.open' seen")
+
+	case *wire.ExchangeDeclare:
+		if err := vh.declareExchange(m); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.ExchangeDeclareOk{})
+		}
+		return nil
+	case *wire.ExchangeDelete:
+		if err := vh.deleteExchange(m.Exchange, m.IfUnused); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.ExchangeDeleteOk{})
+		}
+		return nil
+	case *wire.ExchangeBind:
+		b := binding.Binding{Source: m.Source, Destination: m.Destination, Kind: binding.ToExchange, Key: m.RoutingKey, Args: m.Arguments}
+		if err := vh.bind(c, b); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.ExchangeBindOk{})
+		}
+		return nil
+	case *wire.ExchangeUnbind:
+		b := binding.Binding{Source: m.Source, Destination: m.Destination, Kind: binding.ToExchange, Key: m.RoutingKey, Args: m.Arguments}
+		if err := vh.unbind(c, b); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.ExchangeUnbindOk{})
+		}
+		return nil
+
+	case *wire.QueueDeclare:
+		name, messages, consumers, err := vh.declareQueue(c, m)
+		if err != nil {
+			return err
+		}
+		ch.lastQueue = name
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.QueueDeclareOk{Queue: name, MessageCount: uint32(messages), ConsumerCount: uint32(consumers)})
+		}
+		return nil
+	case *wire.QueueBind:
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		key := m.RoutingKey
+		if m.Queue == "" && key == "" {
+			key = name // spec: both empty binds with the last queue's name
+		}
+		if err := vh.bind(c, binding.Binding{Source: m.Exchange, Destination: name, Kind: binding.ToQueue, Key: key, Args: m.Arguments}); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.QueueBindOk{})
+		}
+		return nil
+	case *wire.QueueUnbind:
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		if err := vh.unbind(c, binding.Binding{Source: m.Exchange, Destination: name, Kind: binding.ToQueue, Key: m.RoutingKey, Args: m.Arguments}); err != nil {
+			return err
+		}
+		c.out.sendMethod(ch.id, &wire.QueueUnbindOk{})
+		return nil
+	case *wire.QueuePurge:
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		r, err := vh.queue(c, name)
+		if err != nil {
+			return err
+		}
+		n := r.q.Purge()
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.QueuePurgeOk{MessageCount: uint32(n)})
+		}
+		return nil
+	case *wire.QueueDelete:
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		n, err := vh.deleteQueue(c, name, m.IfUnused, m.IfEmpty)
+		if err != nil {
+			return err
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.QueueDeleteOk{MessageCount: uint32(n)})
+		}
+		return nil
+
+	case *wire.BasicQos:
+		if m.PrefetchSize != 0 {
+			return errorf(wire.NotImplemented, "prefetch_size!=0 (%d)", m.PrefetchSize)
+		}
+		ch.mu.Lock()
+		if m.Global {
+			ch.globalPrefetch = m.PrefetchCount
+		} else {
+			ch.prefetch = m.PrefetchCount
+		}
+		var kick []*queueRec
+		for _, cs := range ch.consumers {
+			kick = append(kick, cs.rec)
+		}
+		ch.mu.Unlock()
+		c.out.sendMethod(ch.id, &wire.BasicQosOk{})
+		for _, r := range kick {
+			r.q.Kick() // a raised global limit may let deliveries through
+		}
+		return nil
+	case *wire.BasicConsume:
+		return ch.consume(m)
+	case *wire.BasicCancel:
+		ch.cancel(m.ConsumerTag)
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+		}
+		return nil
+	case *wire.BasicGet:
+		return ch.get(m)
+	case *wire.BasicRecover:
+		if !m.Requeue {
+			return errorf(wire.NotImplemented, "requeue=false")
+		}
+		ch.recover()
+		c.out.sendMethod(ch.id, &wire.BasicRecoverOk{})
+		return nil
+	case *wire.BasicRecoverAsync:
+		if !m.Requeue {
+			return errorf(wire.NotImplemented, "requeue=false")
+		}
+		ch.recover()
+		return nil
+
+	case *wire.ConfirmSelect:
+		if ch.tx != nil {
+			return errorf(wire.PreconditionFailed, "cannot switch from tx to confirm mode")
+		}
+		if ch.confirm == nil {
+			ch.confirm = &confirm.Tracker{}
+		}
+		if !m.NoWait {
+			c.out.sendMethod(ch.id, &wire.ConfirmSelectOk{})
+		}
+		return nil
+
+	case *wire.TxSelect:
+		if ch.confirm != nil {
+			return errorf(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
+		}
+		if ch.tx == nil {
+			ch.tx = &txn.Buffer{MaxOps: c.srv.opts.MaxTxOps, MaxBytes: c.srv.opts.MaxTxBytes}
+		}
+		c.out.sendMethod(ch.id, &wire.TxSelectOk{})
+		return nil
+	case *wire.TxCommit:
+		if ch.tx == nil {
+			return errorf(wire.PreconditionFailed, "channel is not transactional")
+		}
+		if err := ch.commit(); err != nil {
+			return err
+		}
+		c.out.sendMethod(ch.id, &wire.TxCommitOk{})
+		return nil
+	case *wire.TxRollback:
+		if ch.tx == nil {
+			return errorf(wire.PreconditionFailed, "channel is not transactional")
+		}
+		ch.tx.Rollback()
+		c.out.sendMethod(ch.id, &wire.TxRollbackOk{})
+		return nil
+	}
+	return errorf(wire.CommandInvalid, "method '%s' is not valid from a client", m.MethodName())
+}
+
+// queueName resolves an empty queue name to the channel's last declared
+// queue, as the spec allows.
+func (ch *channel) queueName(name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	if ch.lastQueue == "" {
+		return "", errorf(wire.NotFound, "no previously declared queue")
+	}
+	return ch.lastQueue, nil
+}
+
+// ack holds an acknowledgement in a transaction or applies it now.
+func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
+	if ch.tx != nil {
+		return ch.txAdd(ch.tx.Settle(kind, tag, multiple, requeue))
+	}
+	return ch.settle(kind, tag, multiple, requeue)
+}
+
+func (ch *channel) txAdd(err error) error {
+	if errors.Is(err, txn.ErrTooLarge) {
+		return errorf(wire.PreconditionFailed, "transaction too large: more than %d operations or %d bytes", ch.c.srv.opts.MaxTxOps, ch.c.srv.opts.MaxTxBytes)
+	}
+	return err
+}
+
+// commit applies a transaction's held work in order.
+func (ch *channel) commit() error {
+	for _, op := range ch.tx.Take() {
+		if op.Msg != nil {
+			if err := ch.publish(op.Msg, op.Mandatory); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := ch.settle(op.Kind, op.Tag, op.Multiple, op.Requeue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newConsumerTag() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "amq.ctag-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (ch *channel) consume(m *wire.BasicConsume) error {
+	c := ch.c
+	name, err := ch.queueName(m.Queue)
+	if err != nil {
+		return err
+	}
+	r, err := c.vh.queue(c, name)
+	if err != nil {
+		return err
+	}
+	tag := m.ConsumerTag
+	if tag == "" {
+		tag = newConsumerTag()
+	}
+	ch.mu.Lock()
+	_, dup := ch.consumers[tag]
+	ch.mu.Unlock()
+	if dup {
+		return errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
+	}
+	cs := &consumer{ch: ch, tag: tag, rec: r, noAck: m.NoAck, exclusive: m.Exclusive}
+	if err := ch.addConsumer(cs); err != nil {
+		if errors.Is(err, queue.ErrExclusiveUse) {
+			return errorf(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, c.vh.name)
+		}
+		return c.vh.errNoQueue(name)
+	}
+	// consume-ok goes out before the first delivery.
+	if !m.NoWait {
+		c.out.sendMethod(ch.id, &wire.BasicConsumeOk{ConsumerTag: tag})
+	}
+	ch.mu.Lock()
+	cs.active = true
+	ch.mu.Unlock()
+	r.q.Kick()
+	return nil
+}
+
+func (ch *channel) get(m *wire.BasicGet) error {
+	c := ch.c
+	name, err := ch.queueName(m.Queue)
+	if err != nil {
+		return err
+	}
+	r, err := c.vh.queue(c, name)
+	if err != nil {
+		return err
+	}
+	e, remaining, ok := r.q.Get(m.NoAck)
+	if !ok {
+		c.out.sendMethod(ch.id, &wire.BasicGetEmpty{})
+		return nil
+	}
+	tag := ch.deliverGet(r, e, m.NoAck)
+	c.out.sendContent(ch.id, &wire.BasicGetOk{
+		DeliveryTag: tag, Redelivered: e.Redelivered, Exchange: e.Msg.Exchange,
+		RoutingKey: e.Msg.RoutingKey, MessageCount: uint32(remaining),
+	}, e.Msg)
+	return nil
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a Server. Use DefaultOptions and change what you need;
+// the zero value of a field means its default.
+type Options struct {
+	// AMQPAddr is the TCP address the AMQP listener binds, host:port.
+	// Default ":5672"; "127.0.0.1:0" picks a free port (see Server.Addr).
+	AMQPAddr string
+	// DataDir is where persistent state lives. Default "./warren-data".
+	DataDir string
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// MaxMessageSize is the largest message body accepted, in bytes; a
+	// larger one closes the channel with 406. Default 128 MiB.
+	MaxMessageSize int64
+	// FrameMax is the frame_max offered in connection.tune, in bytes.
+	// Default 131072.
+	FrameMax uint32
+	// ChannelMax is the channel_max offered in connection.tune. Default 2047.
+	ChannelMax uint16
+	// Heartbeat is the heartbeat interval offered in connection.tune.
+	// Default 60 s; it is sent in whole seconds.
+	Heartbeat time.Duration
+	// HandshakeTimeout bounds the time from accepting a socket to
+	// connection.open. Default 10 s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds how long the server waits for close-ok after
+	// sending connection.close. Default 3 s.
+	CloseTimeout time.Duration
+	// MaxTxOps bounds the publishes and acknowledgements one transaction may
+	// hold; past it the channel is closed with 406. Default 1,000,000.
+	MaxTxOps int
+	// MaxTxBytes bounds the message body bytes one transaction may hold.
+	// Default 1 GiB.
+	MaxTxBytes int64
+	// Users maps user names to passwords. Default: guest/guest.
+	Users map[string]string
+	// LoopbackUsers may only connect from a loopback address. Default:
+	// guest, as in RabbitMQ.
+	LoopbackUsers []string
+}
+
+// DefaultOptions returns a fresh Options with every default filled in.
+func DefaultOptions() Options {
+	return Options{
+		AMQPAddr:         ":5672",
+		DataDir:          "./warren-data",
+		Logger:           slog.New(slog.DiscardHandler),
+		MaxMessageSize:   128 << 20,
+		FrameMax:         131072,
+		ChannelMax:       2047,
+		Heartbeat:        60 * time.Second,
+		HandshakeTimeout: 10 * time.Second,
+		CloseTimeout:     3 * time.Second,
+		MaxTxOps:         1_000_000,
+		MaxTxBytes:       1 << 30,
+		Users:            map[string]string{"guest": "guest"},
+		LoopbackUsers:    []string{"guest"},
+	}
+}
+
+// withDefaults fills zero fields from DefaultOptions.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.AMQPAddr == "" {
+		o.AMQPAddr = d.AMQPAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = d.DataDir
+	}
+	if o.Logger == nil {
+		o.Logger = d.Logger
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = d.MaxMessageSize
+	}
+	if o.FrameMax == 0 {
+		o.FrameMax = d.FrameMax
+	}
+	if o.ChannelMax == 0 {
+		o.ChannelMax = d.ChannelMax
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = d.Heartbeat
+	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = d.CloseTimeout
+	}
+	if o.MaxTxOps == 0 {
+		o.MaxTxOps = d.MaxTxOps
+	}
+	if o.MaxTxBytes == 0 {
+		o.MaxTxBytes = d.MaxTxBytes
+	}
+	if o.Users == nil {
+		o.Users = d.Users
+	}
+	if o.LoopbackUsers == nil {
+		o.LoopbackUsers = d.LoopbackUsers
+	}
+	return o
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+)
+
+// Flow-control thresholds for a connection's pending output: past
+// highWater, deliveries are refused (the queue waits); once the writer has
+// drained below lowWater, the refused queues are kicked.
+const (
+	highWater = 1 << 20
+	lowWater  = 256 << 10
+)
+
+// outbox is the write side of a connection. Any goroutine appends whole
+// frames to buf under mu; the writer goroutine swaps buf out and writes it
+// to the socket, so a burst of frames costs one write.
+type outbox struct {
+	nc   net.Conn
+	wake chan struct{} // cap 1: there is something to write
+
+	mu       sync.Mutex // guards the fields below
+	buf      []byte     // frames waiting for the writer
+	closing  bool       // write what is pending, then close the socket
+	closed   bool       // the writer has exited; appends are dropped
+	kicks    []*queue.Queue
+	deliver  wire.BasicDeliver // scratch for appendDelivery
+	frameMax uint32
+	err      error // the first encoding error, for the log
+}
+
+func newOutbox(nc net.Conn) *outbox {
+	return &outbox{nc: nc, wake: make(chan struct{}, 1), frameMax: wire.FrameMinSize}
+}
+
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendMethod queues one method frame.
+func (o *outbox) sendMethod(channel uint16, m wire.Method) {
+	o.mu.Lock()
+	o.appendMethodLocked(channel, m)
+	o.mu.Unlock()
+	o.signal()
+}
+
+func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
+	if o.closed {
+		return
+	}
+	b, err := wire.AppendMethodFrame(o.buf, channel, m)
+	if err != nil {
+		if o.err == nil {
+			o.err = err
+		}
+		return
+	}
+	o.buf = b
+}
+
+// appendContentLocked queues a content header and body frames.
+func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
+	if o.closed {
+		return
+	}
+	o.buf = wire.AppendHeaderFrame(o.buf, channel, wire.ClassBasic, uint64(len(m.Body)), m.Props)
+	o.buf = wire.AppendBodyFrames(o.buf, channel, m.Body, o.frameMax)
+}
+
+// sendContent queues a content-bearing method (basic.return, get-ok) with
+// its message, as one unit.
+func (o *outbox) sendContent(channel uint16, method wire.Method, m *queue.Message) {
+	o.mu.Lock()
+	o.appendMethodLocked(channel, method)
+	o.appendContentLocked(channel, m)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// appendDelivery queues basic.deliver plus content unless the connection is
+// over its high-water mark; then it records q to be kicked later and
+// returns false.
+func (o *outbox) appendDelivery(channel uint16, q *queue.Queue, consumerTag string, tag uint64, e queue.Entry) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	if len(o.buf) > highWater {
+		if !slices.Contains(o.kicks, q) {
+			o.kicks = append(o.kicks, q)
+		}
+		o.mu.Unlock()
+		o.signal()
+		return false
+	}
+	d := &o.deliver
+	d.ConsumerTag, d.DeliveryTag, d.Redelivered = consumerTag, tag, e.Redelivered
+	d.Exchange, d.RoutingKey = e.Msg.Exchange, e.Msg.RoutingKey
+	o.appendMethodLocked(channel, d)
+	o.appendContentLocked(channel, e.Msg)
+	o.mu.Unlock()
+	o.signal()
+	return true
+}
+
+// close asks the writer to write what is pending and close the socket.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closing = true
+	o.mu.Unlock()
+	o.signal()
+}
+
+// run is the writer goroutine. heartbeat is read on every wake-up so the
+// reader can set it after tune-ok.
+func (o *outbox) run(heartbeat func() time.Duration) {
+	var spare []byte
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	lastWrite := time.Now()
+	for {
+		select {
+		case <-o.wake:
+		case now := <-ticker.C:
+			hb := heartbeat()
+			if hb <= 0 || now.Sub(lastWrite) < hb/2 {
+				continue
+			}
+			o.mu.Lock()
+			if len(o.buf) == 0 {
+				o.buf = wire.AppendHeartbeat(o.buf)
+			}
+			o.mu.Unlock()
+		}
+		o.mu.Lock()
+		out := o.buf
+		o.buf = spare[:0]
+		closing := o.closing
+		o.mu.Unlock()
+
+		if len(out) > 0 {
+			if _, err := o.nc.Write(out); err != nil {
+				closing = true
+			}
+			lastWrite = time.Now()
+		}
+		if cap(out) <= 4*highWater {
+			spare = out[:0]
+		} else {
+			spare = nil // let a burst's big buffer go
+		}
+		if !closing {
+			// Queues refused while the backlog was high may deliver again.
+			o.mu.Lock()
+			var kicks []*queue.Queue
+			if len(o.kicks) > 0 && len(o.buf) < lowWater {
+				kicks, o.kicks = o.kicks, nil
+			}
+			o.mu.Unlock()
+			for _, q := range kicks {
+				q.Kick()
+			}
+			continue
+		}
+		o.mu.Lock()
+		if len(o.buf) > 0 && !o.closed {
+			// flush the last frames (a close-ok, say) before closing
+			out = o.buf
+			o.buf = nil
+			o.mu.Unlock()
+			o.nc.Write(out)
+			o.mu.Lock()
+		}
+		o.closed = true
+		o.kicks = nil
+		o.mu.Unlock()
+		o.nc.Close()
+		return
+	}
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+)
+
+// startPublish begins assembling a message: the header and body frames
+// follow.
+func (ch *channel) startPublish(m *wire.BasicPublish) error {
+	if m.Immediate {
+		return errorf(wire.NotImplemented, "immediate=true")
+	}
+	ch.content = contentState{active: true, exchange: m.Exchange, routingKey: m.RoutingKey, mandatory: m.Mandatory}
+	return nil
+}
+
+// contentFrame takes a header or body frame of the message being assembled.
+func (ch *channel) contentFrame(f wire.Frame) error {
+	cs := &ch.content
+	if !cs.active {
+		return errorf(wire.UnexpectedFrame, "expected method frame, got non method frame instead")
+	}
+	if f.Type == wire.FrameHeader {
+		if cs.haveHeader {
+			return errorf(wire.UnexpectedFrame, "expected content body, got content header instead")
+		}
+		classID, size, props, err := wire.ParseContentHeader(f.Payload)
+		if err != nil {
+			return err
+		}
+		if classID != wire.ClassBasic {
+			return errorf(wire.FrameError, "content header for class %d, expected %d", classID, wire.ClassBasic)
+		}
+		if size > uint64(ch.c.srv.opts.MaxMessageSize) {
+			ch.content = contentState{}
+			ch.c.closeChannel(ch, &amqpError{
+				code:    wire.PreconditionFailed,
+				text:    "PRECONDITION_FAILED - message size " + strconv.FormatUint(size, 10) + " is larger than configured max size " + strconv.FormatInt(ch.c.srv.opts.MaxMessageSize, 10),
+				classID: wire.ClassBasic, methodID: 40,
+			})
+			return nil
+		}
+		// One allocation holds the properties and the body.
+		buf := make([]byte, len(props)+int(size))
+		copy(buf, props)
+		cs.msg = &queue.Message{
+			Exchange: cs.exchange, RoutingKey: cs.routingKey,
+			Props: buf[:len(props):len(props)], Body: buf[len(props):],
+		}
+		cs.bodySize, cs.haveHeader = size, true
+	} else {
+		if !cs.haveHeader {
+			return errorf(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+		}
+		if uint64(len(f.Payload)) > cs.bodySize-cs.received {
+			return errorf(wire.FrameError, "body exceeds the declared size %d", cs.bodySize)
+		}
+		copy(cs.msg.Body[cs.received:], f.Payload)
+		cs.received += uint64(len(f.Payload))
+	}
+	if cs.received < cs.bodySize {
+		return nil
+	}
+	msg, mandatory := cs.msg, cs.mandatory
+	ch.content = contentState{}
+	finishMessage(msg)
+	if ch.tx != nil {
+		return ch.txAdd(ch.tx.Publish(msg, mandatory))
+	}
+	err := ch.publish(msg, mandatory)
+	if err != nil {
+		if ae, ok := err.(*amqpError); ok && ae.classID == 0 {
+			ae.classID, ae.methodID = wire.ClassBasic, 40 // basic.publish
+		}
+	}
+	return err
+}
+
+// finishMessage reads what routing needs from the properties.
+func finishMessage(m *queue.Message) {
+	m.Persistent = wire.PropsDeliveryMode(m.Props) == 2
+	if len(m.Props) >= 2 && m.Props[0]&(wire.FlagExpiration>>8) != 0 {
+		var p wire.Properties
+		if p.Decode(m.Props) == nil {
+			if ms, err := strconv.ParseInt(p.Expiration, 10, 64); err == nil && ms >= 0 {
+				m.ExpiresAt = time.Now().UnixNano() + ms*int64(time.Millisecond)
+			}
+		}
+	}
+}
+
+// publish routes a complete message to its queues, returns it if it is
+// mandatory and unroutable, and settles its confirm.
+func (ch *channel) publish(m *queue.Message, mandatory bool) error {
+	vh := ch.c.vh
+	var seq uint64
+	if ch.confirm != nil {
+		seq = ch.confirm.Next()
+	}
+	routed, err := vh.route(m, &ch.scratch, ch.routed[:0])
+	if err != nil {
+		return err
+	}
+	delivered, rejected := 0, false
+	for _, r := range routed {
+		switch r.q.Publish(m) {
+		case nil:
+			delivered++
+		case queue.ErrRejectPublish:
+			rejected = true
+		}
+	}
+	clear(routed)
+	ch.routed = routed[:0]
+	if delivered == 0 && mandatory {
+		ch.c.out.sendContent(ch.id, &wire.BasicReturn{
+			ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: m.Exchange, RoutingKey: m.RoutingKey,
+		}, m)
+	}
+	if ch.confirm != nil {
+		if rejected {
+			ch.confirm.Nack(seq)
+		} else {
+			ch.confirm.Ack(seq)
+		}
+		ch.c.confirmDue(ch)
+	}
+	return nil
+}
+
+// confirmDue marks ch as having confirms to send at the end of the burst.
+func (c *conn) confirmDue(ch *channel) {
+	for _, d := range c.confirmsDue {
+		if d == ch {
+			return
+		}
+	}
+	c.confirmsDue = append(c.confirmsDue, ch)
+}
+
+func (ch *channel) sendConfirm(tag uint64, multiple, nack bool) {
+	if nack {
+		ch.c.out.sendMethod(ch.id, &wire.BasicNack{DeliveryTag: tag, Multiple: multiple})
+		return
+	}
+	ch.c.out.sendMethod(ch.id, &wire.BasicAck{DeliveryTag: tag, Multiple: multiple})
+}

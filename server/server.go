@@ -1,0 +1,153 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/warrenmq/warren/internal/wire"
+)
+
+// Version is Warren's version, sent in connection.start.
+const Version = "0.1.0"
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("warren: server closed")
+
+// Server is an AMQP 0-9-1 broker. Create it with New, run it with Serve and
+// stop it with Shutdown.
+type Server struct {
+	opts  Options
+	ln    net.Listener
+	vhost *vhost
+	wg    sync.WaitGroup // every goroutine the server started
+	ids   atomic.Uint64
+
+	mu       sync.Mutex // guards the fields below
+	conns    map[*conn]struct{}
+	shutdown bool
+}
+
+// New validates opts and binds the AMQP listener, so Addr is known before
+// Serve is called.
+func New(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	if opts.FrameMax < wire.FrameMinSize {
+		return nil, fmt.Errorf("warren: frame max %d is below the minimum %d", opts.FrameMax, wire.FrameMinSize)
+	}
+	ln, err := net.Listen("tcp", opts.AMQPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("warren: listen on %s: %w", opts.AMQPAddr, err)
+	}
+	return &Server{opts: opts, ln: ln, vhost: newVhost("/"), conns: map[*conn]struct{}{}}, nil
+}
+
+// Addr is the address the AMQP listener is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// startGoroutine runs f in a goroutine that Shutdown waits for.
+func (s *Server) startGoroutine(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) loopbackOnly(user string) bool {
+	return slices.Contains(s.opts.LoopbackUsers, user)
+}
+
+// Serve accepts connections until Shutdown; it always returns a non-nil
+// error, ErrServerClosed after Shutdown.
+func (s *Server) Serve() error {
+	s.opts.Logger.Info("listening", "amqp", s.ln.Addr().String())
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			down := s.shutdown
+			s.mu.Unlock()
+			if down {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		id := s.ids.Add(1)
+		br := bufio.NewReaderSize(nc, 64<<10)
+		c := &conn{
+			srv: s, nc: nc, id: id,
+			log:        s.opts.Logger.With("conn", id, "peer", nc.RemoteAddr().String()),
+			out:        newOutbox(nc),
+			br:         br,
+			r:          wire.NewReader(br, wire.FrameMinSize),
+			dec:        wire.NewDecoder(),
+			channels:   map[uint16]*channel{},
+			frameMax:   wire.FrameMinSize,
+			channelMax: s.opts.ChannelMax,
+			done:       make(chan struct{}),
+		}
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.startGoroutine(func() {
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		})
+	}
+}
+
+// Shutdown stops accepting, closes every connection with 320
+// CONNECTION_FORCED, and waits for them until ctx is done, after which the
+// remaining sockets are closed at once. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	for _, c := range conns {
+		if c.state == opened {
+			c.forceClose("broker forced connection closure with reason 'shutdown'")
+		} else {
+			c.nc.Close()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}

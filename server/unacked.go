@@ -1,0 +1,102 @@
+package server
+
+import "github.com/warrenmq/warren/queue"
+
+// unackedRecord is one delivery awaiting ack, nack or reject.
+type unackedRecord struct {
+	tag   uint64
+	rec   *queueRec
+	entry queue.Entry
+	cs    *consumer // nil for basic.get
+}
+
+// unackedList holds a channel's outstanding deliveries in tag order. Tags
+// are appended in increasing order, so lookups are binary searches; a
+// record settled out of order leaves a hole (tag 0) that is skipped and
+// compacted away.
+type unackedList struct {
+	recs []unackedRecord
+	head int // recs[:head] are settled
+	live int
+}
+
+func (l *unackedList) push(r unackedRecord) {
+	l.recs = append(l.recs, r)
+	l.live++
+}
+
+func (l *unackedList) find(tag uint64) int {
+	recs := l.recs[l.head:]
+	// Holes (tag 0) break plain ordering, so search on the neighbours' tags.
+	lo, hi := 0, len(recs)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		t := recs[mid].tag
+		if t == 0 {
+			// find a live neighbour to compare with
+			j := mid
+			for j < hi && recs[j].tag == 0 {
+				j++
+			}
+			if j == hi {
+				hi = mid
+				continue
+			}
+			t, mid = recs[j].tag, j
+		}
+		switch {
+		case t == tag:
+			return l.head + mid
+		case t < tag:
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return -1
+}
+
+// take removes the record with tag, or with multiple every record with a
+// tag up to it (tag 0 with multiple: all), appending them to out.
+func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord) []unackedRecord {
+	if multiple {
+		for i := l.head; i < len(l.recs); i++ {
+			r := l.recs[i]
+			if r.tag == 0 {
+				continue
+			}
+			if tag != 0 && r.tag > tag {
+				break
+			}
+			out = append(out, r)
+			l.recs[i] = unackedRecord{}
+			l.live--
+		}
+	} else if i := l.find(tag); i >= 0 {
+		out = append(out, l.recs[i])
+		l.recs[i] = unackedRecord{}
+		l.live--
+	}
+	l.compact()
+	return out
+}
+
+func (l *unackedList) compact() {
+	for l.head < len(l.recs) && l.recs[l.head].tag == 0 {
+		l.head++
+	}
+	if l.head == len(l.recs) {
+		l.recs, l.head = l.recs[:0], 0
+		return
+	}
+	if l.head > 1024 && l.head > len(l.recs)/2 {
+		n := copy(l.recs, l.recs[l.head:])
+		clear(l.recs[n:])
+		l.recs, l.head = l.recs[:n], 0
+	}
+}
+
+// all removes and returns every record.
+func (l *unackedList) all() []unackedRecord {
+	return l.take(0, true, nil)
+}

@@ -1,0 +1,447 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/warrenmq/warren/binding"
+	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+)
+
+// vhost is one virtual host's topology: exchanges, queues and the bindings
+// between them. Every change and every routing decision takes mu; queues have
+// their own locks for their messages (lock order: vhost.mu before queue.mu).
+type vhost struct {
+	name string
+
+	mu        sync.Mutex              // guards the fields below and every exchangeRec.matcher
+	exchanges map[string]*exchangeRec // by name; "" is the default exchange
+	queues    map[string]*queueRec    // by name
+	headers   int                     // headers exchanges with bindings: publishes must decode headers
+
+	// lookup is lookupLocked as a func value, made once so routing does
+	// not allocate a closure per publish.
+	lookup func(string) (exchange.Matcher, string, bool)
+}
+
+type exchangeRec struct {
+	name                          string
+	kind                          exchange.Kind
+	durable, autoDelete, internal bool
+	args                          wire.Table
+	alternate                     string // alternate-exchange argument, "" if none
+	matcher                       exchange.Matcher
+}
+
+type queueRec struct {
+	name                          string
+	q                             *queue.Queue
+	durable, exclusive, autoDelete bool
+	args                          wire.Table
+	owner                         *conn // the declaring connection of an exclusive queue
+	deadLetterExchange            string
+	hasDLX                        bool
+	deadLetterRoutingKey          string
+	hasDLRK                       bool
+}
+
+func newVhost(name string) *vhost {
+	vh := &vhost{name: name, exchanges: map[string]*exchangeRec{}, queues: map[string]*queueRec{}}
+	for _, x := range []struct {
+		name string
+		kind exchange.Kind
+	}{{"", "direct"}, {"amq.direct", "direct"}, {"amq.fanout", "fanout"}, {"amq.topic", "topic"}, {"amq.headers", "headers"}, {"amq.match", "headers"}} {
+		vh.exchanges[x.name] = &exchangeRec{name: x.name, kind: x.kind, durable: true, matcher: exchange.NewMatcher(x.kind)}
+	}
+	vh.lookup = vh.lookupLocked
+	return vh
+}
+
+func (vh *vhost) errNoExchange(name string) *amqpError {
+	return errorf(wire.NotFound, "no exchange '%s' in vhost '%s'", name, vh.name)
+}
+
+func (vh *vhost) errNoQueue(name string) *amqpError {
+	return errorf(wire.NotFound, "no queue '%s' in vhost '%s'", name, vh.name)
+}
+
+func (vh *vhost) errLocked(name string) *amqpError {
+	return errorf(wire.ResourceLocked, "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", name, vh.name)
+}
+
+func errDefaultExchange() *amqpError {
+	return errorf(wire.AccessRefused, "operation not permitted on the default exchange")
+}
+
+func inequivalent(arg, what, name, vhost string, received, current any) *amqpError {
+	return errorf(wire.PreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'", arg, what, name, vhost, received, current)
+}
+
+// declareExchange implements exchange.declare.
+func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	x, exists := vh.exchanges[m.Exchange]
+	if m.Passive {
+		if !exists {
+			return vh.errNoExchange(m.Exchange)
+		}
+		return nil
+	}
+	if m.Exchange == "" {
+		return errDefaultExchange()
+	}
+	if strings.HasPrefix(m.Exchange, "amq.") {
+		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
+	}
+	kind, ok := exchange.ParseKind(m.Type)
+	if !ok {
+		return errorf(wire.CommandInvalid, "unknown exchange type '%s'", m.Type)
+	}
+	alternate, err := stringArg(m.Arguments, "alternate-exchange")
+	if err != nil {
+		return errorf(wire.PreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': %v", m.Exchange, vh.name, err)
+	}
+	if exists {
+		switch {
+		case x.kind != kind:
+			return inequivalent("type", "exchange", m.Exchange, vh.name, m.Type, x.kind)
+		case x.durable != m.Durable:
+			return inequivalent("durable", "exchange", m.Exchange, vh.name, m.Durable, x.durable)
+		case x.autoDelete != m.AutoDelete:
+			return inequivalent("auto_delete", "exchange", m.Exchange, vh.name, m.AutoDelete, x.autoDelete)
+		case x.internal != m.Internal:
+			return inequivalent("internal", "exchange", m.Exchange, vh.name, m.Internal, x.internal)
+		case x.alternate != alternate:
+			return inequivalent("alternate-exchange", "exchange", m.Exchange, vh.name, alternate, x.alternate)
+		}
+		return nil
+	}
+	vh.exchanges[m.Exchange] = &exchangeRec{
+		name: m.Exchange, kind: kind, durable: m.Durable, autoDelete: m.AutoDelete,
+		internal: m.Internal, args: m.Arguments, alternate: alternate, matcher: exchange.NewMatcher(kind),
+	}
+	return nil
+}
+
+// deleteExchange implements exchange.delete. Deleting a missing exchange
+// succeeds, as in RabbitMQ 3.x.
+func (vh *vhost) deleteExchange(name string, ifUnused bool) error {
+	if name == "" {
+		return errDefaultExchange()
+	}
+	if strings.HasPrefix(name, "amq.") {
+		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	x, ok := vh.exchanges[name]
+	if !ok {
+		return nil
+	}
+	if ifUnused && x.matcher.Len() > 0 {
+		return errorf(wire.PreconditionFailed, "exchange '%s' in vhost '%s' in use", name, vh.name)
+	}
+	vh.removeExchangeLocked(x)
+	return nil
+}
+
+func (vh *vhost) removeExchangeLocked(x *exchangeRec) {
+	if x.kind == "headers" && x.matcher.Len() > 0 {
+		vh.headers--
+	}
+	delete(vh.exchanges, x.name)
+	vh.removeDestinationLocked(binding.ToExchange, x.name)
+}
+
+// removeDestinationLocked drops every binding to dest and auto-deletes the
+// exchanges that lose their last binding that way.
+func (vh *vhost) removeDestinationLocked(kind binding.DestKind, dest string) {
+	for _, x := range vh.exchanges {
+		hadBindings := x.matcher.Len() > 0
+		if len(x.matcher.RemoveDestination(kind, dest)) > 0 {
+			vh.afterUnbindLocked(x, hadBindings)
+		}
+	}
+}
+
+// afterUnbindLocked keeps the headers count and auto-delete promise after x
+// lost bindings.
+func (vh *vhost) afterUnbindLocked(x *exchangeRec, hadBindings bool) {
+	if x.matcher.Len() > 0 || !hadBindings {
+		return
+	}
+	if x.kind == "headers" {
+		vh.headers--
+	}
+	if x.autoDelete {
+		vh.removeExchangeLocked(x)
+	}
+}
+
+// bind adds a binding; dest is a queue or an exchange by b.Kind.
+func (vh *vhost) bind(c *conn, b binding.Binding) error {
+	if b.Source == "" {
+		return errDefaultExchange()
+	}
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	if b.Kind == binding.ToQueue {
+		if _, err := vh.queueLocked(c, b.Destination); err != nil {
+			return err
+		}
+	} else {
+		if b.Destination == "" {
+			return errDefaultExchange()
+		}
+		if _, ok := vh.exchanges[b.Destination]; !ok {
+			return vh.errNoExchange(b.Destination)
+		}
+	}
+	x, ok := vh.exchanges[b.Source]
+	if !ok {
+		return vh.errNoExchange(b.Source)
+	}
+	if err := exchange.ValidateBinding(x.kind, b); err != nil {
+		return errorf(wire.PreconditionFailed, "%v", err)
+	}
+	hadBindings := x.matcher.Len() > 0
+	if x.matcher.Add(b) && !hadBindings && x.kind == "headers" {
+		vh.headers++
+	}
+	return nil
+}
+
+// unbind removes a binding. A missing binding is not an error.
+func (vh *vhost) unbind(c *conn, b binding.Binding) error {
+	if b.Source == "" {
+		return errDefaultExchange()
+	}
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	if b.Kind == binding.ToQueue {
+		if _, err := vh.queueLocked(c, b.Destination); err != nil {
+			return err
+		}
+	} else if _, ok := vh.exchanges[b.Destination]; !ok {
+		return vh.errNoExchange(b.Destination)
+	}
+	x, ok := vh.exchanges[b.Source]
+	if !ok {
+		return vh.errNoExchange(b.Source)
+	}
+	if x.matcher.Remove(b) {
+		vh.afterUnbindLocked(x, true)
+	}
+	return nil
+}
+
+// queueLocked finds a queue the connection may use.
+func (vh *vhost) queueLocked(c *conn, name string) (*queueRec, error) {
+	r, ok := vh.queues[name]
+	if !ok {
+		return nil, vh.errNoQueue(name)
+	}
+	if r.exclusive && r.owner != c {
+		return nil, vh.errLocked(name)
+	}
+	return r, nil
+}
+
+// queue finds a queue the connection may use.
+func (vh *vhost) queue(c *conn, name string) (*queueRec, error) {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	return vh.queueLocked(c, name)
+}
+
+func newQueueName() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "amq.gen-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// declareQueue implements queue.declare; it returns the queue's name (made
+// up when m.Queue is empty) and counts.
+func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, err error) {
+	name = m.Queue
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	if m.Passive {
+		r, err := vh.queueLocked(c, name)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		st := r.q.Stats()
+		return name, st.Ready, st.Consumers, nil
+	}
+	if name == "" {
+		name = newQueueName()
+	} else if strings.HasPrefix(name, "amq.") {
+		return "", 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	cfg, err := parseQueueArgs(m.Arguments)
+	if err != nil {
+		return "", 0, 0, errorf(wire.PreconditionFailed, "invalid arg %v for queue '%s' in vhost '%s'", err, name, vh.name)
+	}
+	if r, ok := vh.queues[name]; ok {
+		if r.exclusive && r.owner != c || r.exclusive != m.Exclusive {
+			return "", 0, 0, vh.errLocked(name)
+		}
+		switch {
+		case r.durable != m.Durable:
+			return "", 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
+		case r.autoDelete != m.AutoDelete:
+			return "", 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
+		}
+		if arg, ok := queueArgsEquivalent(r.args, m.Arguments); !ok {
+			return "", 0, 0, inequivalent(arg, "queue", name, vh.name, m.Arguments[arg], r.args[arg])
+		}
+		st := r.q.Stats()
+		return name, st.Ready, st.Consumers, nil
+	}
+	r := &queueRec{
+		name: name, q: queue.New(name, cfg.opts), durable: m.Durable, exclusive: m.Exclusive,
+		autoDelete: m.AutoDelete, args: m.Arguments,
+		deadLetterExchange: cfg.dlx, hasDLX: cfg.hasDLX, deadLetterRoutingKey: cfg.dlrk, hasDLRK: cfg.hasDLRK,
+	}
+	if m.Exclusive {
+		r.owner = c
+		c.exclusiveQueues = append(c.exclusiveQueues, r)
+	}
+	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })
+	vh.queues[name] = r
+	return name, 0, 0, nil
+}
+
+// deleteQueue implements queue.delete; a missing queue is deleted already.
+func (vh *vhost) deleteQueue(c *conn, name string, ifUnused, ifEmpty bool) (int, error) {
+	vh.mu.Lock()
+	r, ok := vh.queues[name]
+	if !ok {
+		vh.mu.Unlock()
+		return 0, nil
+	}
+	if r.exclusive && r.owner != c {
+		vh.mu.Unlock()
+		return 0, vh.errLocked(name)
+	}
+	n, consumers, err := vh.removeQueueLocked(r, ifUnused, ifEmpty)
+	vh.mu.Unlock()
+	switch err {
+	case nil:
+	case queue.ErrInUse:
+		return 0, errorf(wire.PreconditionFailed, "queue '%s' in vhost '%s' in use", name, vh.name)
+	case queue.ErrNotEmpty:
+		return 0, errorf(wire.PreconditionFailed, "queue '%s' in vhost '%s' is not empty", name, vh.name)
+	default:
+		return 0, nil
+	}
+	cancelConsumers(consumers)
+	return n, nil
+}
+
+func (vh *vhost) removeQueueLocked(r *queueRec, ifUnused, ifEmpty bool) (int, []queue.Consumer, error) {
+	n, consumers, err := r.q.Delete(ifUnused, ifEmpty)
+	if err != nil {
+		return 0, nil, err
+	}
+	if vh.queues[r.name] == r {
+		delete(vh.queues, r.name)
+	}
+	vh.removeDestinationLocked(binding.ToQueue, r.name)
+	return n, consumers, nil
+}
+
+// cancelConsumers tells the consumers of a deleted queue.
+func cancelConsumers(consumers []queue.Consumer) {
+	for _, qc := range consumers {
+		if cs, ok := qc.(*consumer); ok {
+			cs.ch.serverCancel(cs)
+		}
+	}
+}
+
+// deleteIfUnused removes an auto-delete queue that lost its last consumer.
+func (vh *vhost) deleteIfUnused(r *queueRec) {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	vh.removeQueueLocked(r, true, false)
+}
+
+// dropExclusive deletes the exclusive queues of a closing connection.
+func (vh *vhost) dropExclusive(c *conn) {
+	for _, r := range c.exclusiveQueues {
+		vh.mu.Lock()
+		_, consumers, _ := vh.removeQueueLocked(r, false, false)
+		vh.mu.Unlock()
+		cancelConsumers(consumers)
+	}
+	c.exclusiveQueues = nil
+}
+
+// route resolves a publish to the queues it reaches, appended to out.
+func (vh *vhost) route(m *queue.Message, s *routeScratch, out []*queueRec) ([]*queueRec, error) {
+	exchangeName, key := m.Exchange, m.RoutingKey
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	if exchangeName == "" {
+		if r, ok := vh.queues[key]; ok {
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	x, ok := vh.exchanges[exchangeName]
+	if !ok {
+		return out, vh.errNoExchange(exchangeName)
+	}
+	if x.internal {
+		return out, errorf(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchangeName, vh.name)
+	}
+	var headers map[string]any
+	if vh.headers > 0 && wire.PropsHasHeaders(m.Props) {
+		var p wire.Properties
+		if p.Decode(m.Props) == nil {
+			headers = p.Headers
+		}
+	}
+	s.names = exchange.Route(exchangeName, key, headers, vh.lookup, &s.route, s.names[:0])
+	for _, n := range s.names {
+		if r, ok := vh.queues[n]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// lookupLocked is exchange.Route's view of the exchanges; vh.mu is held.
+func (vh *vhost) lookupLocked(name string) (exchange.Matcher, string, bool) {
+	x, ok := vh.exchanges[name]
+	if !ok {
+		return nil, "", false
+	}
+	return x.matcher, x.alternate, true
+}
+
+// routeScratch is per-channel memory reused by route.
+type routeScratch struct {
+	route exchange.RouteScratch
+	names []string
+}
+
+func stringArg(t wire.Table, key string) (string, error) {
+	v, ok := t[key]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%v is not a string", v)
+	}
+	return s, nil
+}
