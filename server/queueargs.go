@@ -10,10 +10,10 @@ import (
 
 // queueConfig is what Warren acts on among a queue's declare arguments.
 type queueConfig struct {
-	opts          queue.Options
-	dlx, dlrk     string
-	hasDLX        bool
-	hasDLRK       bool
+	opts      queue.Options
+	dlx, dlrk string
+	hasDLX    bool
+	hasDLRK   bool
 }
 
 // equivalenceArgs are the arguments RabbitMQ compares when a queue is

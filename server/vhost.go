@@ -39,15 +39,15 @@ type exchangeRec struct {
 }
 
 type queueRec struct {
-	name                          string
-	q                             *queue.Queue
+	name                           string
+	q                              *queue.Queue
 	durable, exclusive, autoDelete bool
-	args                          wire.Table
-	owner                         *conn // the declaring connection of an exclusive queue
-	deadLetterExchange            string
-	hasDLX                        bool
-	deadLetterRoutingKey          string
-	hasDLRK                       bool
+	args                           wire.Table
+	owner                          *conn // the declaring connection of an exclusive queue
+	deadLetterExchange             string
+	hasDLX                         bool
+	deadLetterRoutingKey           string
+	hasDLRK                        bool
 }
 
 func newVhost(name string) *vhost {
