@@ -52,6 +52,7 @@ type conn struct {
 	confirmsDue     []*channel // channels with settled confirms not yet sent
 	lastDeadline    time.Time
 
+	isOpen    atomic.Bool // connection.open done; read by Shutdown
 	closeSent atomic.Bool // connection.close sent; only close-ok matters now
 	done      chan struct{}
 }
@@ -259,6 +260,7 @@ func (c *conn) handleConnectionMethod(m wire.Method) (bool, error) {
 		}
 		c.vh = c.srv.vhost
 		c.state = opened
+		c.isOpen.Store(true)
 		c.nc.SetDeadline(time.Time{})
 		c.lastDeadline = time.Time{}
 		c.out.sendMethod(0, &wire.ConnectionOpenOk{})

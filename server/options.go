@@ -23,8 +23,8 @@ type Options struct {
 	FrameMax uint32
 	// ChannelMax is the channel_max offered in connection.tune. Default 2047.
 	ChannelMax uint16
-	// Heartbeat is the heartbeat interval offered in connection.tune.
-	// Default 60 s; it is sent in whole seconds.
+	// Heartbeat is the heartbeat interval offered in connection.tune, sent
+	// in whole seconds. Default 60 s; a negative value offers 0 (none).
 	Heartbeat time.Duration
 	// HandshakeTimeout bounds the time from accepting a socket to
 	// connection.open. Default 10 s.

@@ -129,7 +129,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.ln.Close()
 	for _, c := range conns {
-		if c.state == opened {
+		if c.isOpen.Load() {
 			c.forceClose("broker forced connection closure with reason 'shutdown'")
 		} else {
 			c.nc.Close()
