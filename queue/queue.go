@@ -116,11 +116,32 @@ func (q *Queue) Publish(m *Message) error {
 			e.ExpiresAt = at
 		}
 	}
+	// With nothing waiting, a consumer that can take the message gets it
+	// at once, before TTL or length limits apply: RabbitMQ delivers a
+	// message with a TTL of 0, or to a queue with x-max-length 0, to a
+	// waiting consumer.
+	if q.ready.len() == 0 && !q.blocked && len(q.consumers) > 0 {
+		if q.offerLocked(e) {
+			q.unlockAndEmit()
+			return nil
+		}
+		q.blocked = true
+	}
 	if q.overLimitLocked(1, int64(m.Size())) {
 		if q.opts.Overflow == RejectPublish {
 			q.mu.Unlock()
 			return ErrRejectPublish
 		}
+	}
+	// RabbitMQ offers a new message to the consumers before it looks at
+	// its TTL, so a TTL of 0 means "now or never": with nothing queued
+	// ahead of it, a consumer that can take it gets it.
+	if q.ready.len() == 0 && !q.blocked && len(q.consumers) > 0 {
+		if q.offerLocked(e) {
+			q.unlockAndEmit()
+			return nil
+		}
+		q.blocked = true
 	}
 	q.ready.push(e)
 	q.readyBytes += int64(m.Size())
@@ -185,33 +206,37 @@ func (q *Queue) dispatchLocked() {
 		if !ok {
 			return
 		}
-		n := len(q.consumers)
-		taken := false
-		for i := 0; i < n; i++ {
-			idx := q.next + i
-			if idx >= n {
-				idx -= n
-			}
-			slot := q.consumers[idx]
-			if slot.c.Deliver(q, e) {
-				q.ready.pop()
-				q.readyBytes -= int64(e.Msg.Size())
-				if !slot.noAck {
-					q.unacked++
-				}
-				q.next = idx + 1
-				if q.next >= n {
-					q.next = 0
-				}
-				taken = true
-				break
-			}
-		}
-		if !taken {
+		if !q.offerLocked(e) {
 			q.blocked = true
 			return
 		}
+		q.ready.pop()
+		q.readyBytes -= int64(e.Msg.Size())
 	}
+}
+
+// offerLocked offers e to the consumers, round robin from the next in turn,
+// and reports whether one took it.
+func (q *Queue) offerLocked(e Entry) bool {
+	n := len(q.consumers)
+	for i := 0; i < n; i++ {
+		idx := q.next + i
+		if idx >= n {
+			idx -= n
+		}
+		slot := q.consumers[idx]
+		if slot.c.Deliver(q, e) {
+			if !slot.noAck {
+				q.unacked++
+			}
+			q.next = idx + 1
+			if q.next >= n {
+				q.next = 0
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // armTimerLocked makes sure a timer will expire the head message on time.
