@@ -42,6 +42,9 @@ type Options struct {
 	// MaxLengthBytes is x-max-length-bytes in body bytes; negative means none.
 	MaxLengthBytes int64
 	Overflow       Overflow
+	// Expires is x-expires: how long the queue may go unused (no consumers,
+	// no basic.get, no queue.declare) before it is deleted; 0 means never.
+	Expires time.Duration
 }
 
 // NoLimits returns Options with every limit off.
@@ -58,6 +61,7 @@ type Queue struct {
 	name string
 	opts Options
 	dead func([]Dead) // set once by SetDeadHook before use
+	gone func()       // set once by SetExpireHook before use
 
 	mu         sync.Mutex     // guards the fields below
 	ready      readyList      // messages waiting for a consumer
@@ -73,6 +77,8 @@ type Queue struct {
 	pendingDead       []Dead // collected under mu, handed to dead after unlock
 	timer             *time.Timer
 	timerAt           int64 // when timer fires, Unix nanoseconds; 0 if not armed
+	leaseTimer        *time.Timer
+	unusedSince       int64 // start of the x-expires lease, Unix nanoseconds; 0 while in use
 }
 
 // New returns an empty queue.
@@ -86,6 +92,45 @@ func (q *Queue) Name() string { return q.name }
 // SetDeadHook sets the function that receives messages dying in the queue.
 // It is called without the queue's lock held. Call it before using q.
 func (q *Queue) SetDeadHook(f func([]Dead)) { q.dead = f }
+
+// SetExpireHook sets the function called, without the queue's lock held,
+// when the queue's x-expires lease runs out, and starts the lease. Call it
+// before using q.
+func (q *Queue) SetExpireHook(f func()) {
+	q.gone = f
+	q.Touch()
+}
+
+// Touch renews the x-expires lease, as a queue.declare does.
+func (q *Queue) Touch() {
+	q.mu.Lock()
+	q.touchLocked()
+	q.mu.Unlock()
+}
+
+// touchLocked restarts the lease of a queue without consumers.
+func (q *Queue) touchLocked() {
+	if q.opts.Expires <= 0 || q.deleted || len(q.consumers) > 0 {
+		return
+	}
+	q.unusedSince = now()
+	if q.leaseTimer == nil {
+		q.leaseTimer = time.AfterFunc(q.opts.Expires, q.leaseEnded)
+	} else {
+		q.leaseTimer.Reset(q.opts.Expires)
+	}
+}
+
+// leaseEnded runs on the lease timer. A timer that fires just as it is
+// reset finds the lease renewed and does nothing; the reset one fires later.
+func (q *Queue) leaseEnded() {
+	q.mu.Lock()
+	due := !q.deleted && len(q.consumers) == 0 && q.unusedSince != 0 && now()-q.unusedSince >= int64(q.opts.Expires)
+	q.mu.Unlock()
+	if due && q.gone != nil {
+		q.gone()
+	}
+}
 
 func now() int64 { return time.Now().UnixNano() }
 
@@ -272,6 +317,7 @@ func (q *Queue) expire() {
 // of ready messages left. With noAck the message is not counted unacked.
 func (q *Queue) Get(noAck bool) (e Entry, remaining int, ok bool) {
 	q.mu.Lock()
+	q.touchLocked()
 	e, ok = q.popLocked()
 	if ok {
 		q.ready.pop()
@@ -351,6 +397,7 @@ func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool) error {
 		q.exclusiveConsumer = c
 	}
 	q.consumers = append(q.consumers, consumerSlot{c: c, noAck: noAck})
+	q.unusedSince = 0 // in use: the lease timer finds nothing to do
 	q.blocked = false
 	q.dispatchLocked()
 	q.unlockAndEmit()
@@ -377,6 +424,9 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	}
 	if q.exclusiveConsumer == c {
 		q.exclusiveConsumer = nil
+	}
+	if found && len(q.consumers) == 0 {
+		q.touchLocked() // unused from now on
 	}
 	return len(q.consumers), found
 }
@@ -426,6 +476,9 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (messages int, consumers []Consum
 	q.readyBytes = 0
 	if q.timer != nil {
 		q.timer.Stop()
+	}
+	if q.leaseTimer != nil {
+		q.leaseTimer.Stop()
 	}
 	return messages, consumers, nil
 }

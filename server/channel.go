@@ -24,7 +24,8 @@ type channel struct {
 	scratch   routeScratch
 	routed    []*queueRec
 	settled   []unackedRecord
-	flow      bool // channel.flow active, always true: false is refused
+	txTags    map[uint64]bool // delivery tags settled in the open transaction
+	flow      bool            // channel.flow active, always true: false is refused
 
 	mu             sync.Mutex // guards the fields below
 	closed         bool       // no more deliveries
@@ -106,11 +107,13 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
 	ch.mu.Lock()
 	globalFull := ch.globalPrefetch > 0 && ch.unacked.live >= int(ch.globalPrefetch)
-	recs := ch.unacked.take(tag, multiple, ch.settled[:0])
-	if len(recs) == 0 && !(multiple && tag == 0) {
+	// With multiple too the tag itself must be outstanding, as RabbitMQ
+	// wants; then the ack fails whole and settles nothing.
+	if !(multiple && tag == 0) && ch.unacked.find(tag) < 0 {
 		ch.mu.Unlock()
 		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}
+	recs := ch.unacked.take(tag, multiple, ch.settled[:0])
 	for _, r := range recs {
 		if r.cs != nil {
 			r.cs.unacked--

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"runtime"
 	"strings"
@@ -52,9 +53,10 @@ type conn struct {
 	confirmsDue     []*channel // channels with settled confirms not yet sent
 	lastDeadline    time.Time
 
-	isOpen    atomic.Bool // connection.open done; read by Shutdown
-	closeSent atomic.Bool // connection.close sent; only close-ok matters now
-	done      chan struct{}
+	isOpen      atomic.Bool // connection.open done; read by Shutdown
+	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
+	closeOkSent bool        // the client closed: it closes the socket
+	done        chan struct{}
 }
 
 // serve runs the connection's reader until the connection ends.
@@ -62,13 +64,18 @@ func (c *conn) serve() {
 	defer close(c.done)
 	start := time.Now()
 	c.nc.SetDeadline(start.Add(c.srv.opts.HandshakeTimeout))
-	if err := wire.ReadProtocolHeader(c.br); err != nil {
+	// RabbitMQ takes the AMQP 0-9 header for 0-9-1 and answers it with
+	// connection.start, as here.
+	if h, _ := c.br.Peek(8); string(h) == amqp09Header {
+		c.br.Discard(8)
+	} else if err := wire.ReadProtocolHeader(c.br); err != nil {
 		if errors.Is(err, wire.ErrBadProtocolHeader) {
 			c.nc.Write(wire.ProtocolHeader)
 		}
 		c.nc.Close()
 		return
 	}
+	c.r.SetMaxFrameSize(withFrameFudge(wire.FrameMinSize))
 	c.srv.startGoroutine(func() { c.out.run(c.heartbeatInterval) })
 	c.sendStart()
 	err := c.readLoop()
@@ -89,6 +96,24 @@ func errString(err error) string {
 
 func (c *conn) heartbeatInterval() time.Duration { return time.Duration(c.heartbeat.Load()) }
 
+// amqp09Header is the AMQP 0-9 protocol header.
+const amqp09Header = "AMQP\x01\x01\x00\x09"
+
+// withFrameFudge is the largest frame accepted under frame_max n: RabbitMQ
+// takes a payload of up to frame_max bytes (its FRAME_SIZE_FUDGE), 8 more
+// than frame_max allows, for clients that do not count the frame overhead.
+func withFrameFudge(n uint32) uint32 {
+	const fudge = 8
+	if n > math.MaxUint32-fudge {
+		return math.MaxUint32
+	}
+	return n + fudge
+}
+
+// silentError is an exception RabbitMQ answers by closing the socket
+// without connection.close (see readLoop).
+type silentError struct{ error }
+
 // readLoop reads and handles frames until the connection is closed; it
 // returns why.
 func (c *conn) readLoop() error {
@@ -101,6 +126,9 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			var we *wire.Error
 			if errors.As(err, &we) && !c.closeSent.Load() {
+				if c.state < awaitOpen {
+					return err // no connection.close before tune-ok, below
+				}
 				c.closeConnection(asAMQPError(err, nil))
 				continue
 			}
@@ -111,11 +139,14 @@ func (c *conn) readLoop() error {
 		}
 		done, err := c.handleFrame(f)
 		if err != nil {
-			ae := asAMQPError(err, nil)
-			if c.state != opened && ae.code == wire.AccessRefused {
-				return ae // authentication failed; the socket closes now
+			// RabbitMQ closes the socket without connection.close before
+			// tune-ok (a refused login has sent its own close, if the
+			// client asked for one) and for a method it cannot parse.
+			var se silentError
+			if c.state < awaitOpen || errors.As(err, &se) {
+				return err
 			}
-			c.closeConnection(ae)
+			c.closeConnection(asAMQPError(err, nil))
 			continue
 		}
 		if done {
@@ -165,6 +196,7 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 				return true, nil
 			case *wire.ConnectionClose:
 				c.out.sendMethod(0, &wire.ConnectionCloseOk{})
+				c.closeOkSent = true
 				return true, nil
 			}
 			return false, nil // §2.3.7: after close, drop everything else
@@ -269,6 +301,7 @@ func (c *conn) handleConnectionMethod(m wire.Method) (bool, error) {
 		return false, nil
 	case *wire.ConnectionClose:
 		c.out.sendMethod(0, &wire.ConnectionCloseOk{})
+		c.closeOkSent = true
 		return true, nil
 	case *wire.ConnectionCloseOk:
 		return true, nil // unexpected, but the peer wants to be gone
@@ -415,7 +448,20 @@ func (c *conn) teardown() {
 	if c.vh != nil {
 		c.vh.dropExclusive(c)
 	}
+	if c.closeOkSent {
+		c.awaitPeerClose()
+	}
 	c.out.close()
+}
+
+// awaitPeerClose lets the client close the socket after close-ok, as
+// RabbitMQ does, for at most CloseTimeout. Closing first races close-ok
+// with EOF, and a client that reads EOF first (amqp091-go) reports its own
+// clean close as an error to its NotifyClose listeners.
+func (c *conn) awaitPeerClose() {
+	c.closeSent.Store(true) // Shutdown must not send close after close-ok
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+	io.Copy(io.Discard, c.br)
 }
 
 // channelMethod routes a method to its channel, handling open and close.

@@ -35,13 +35,30 @@ func (vh *vhost) deadLetter(r *queueRec, dead []queue.Dead) {
 		if err != nil {
 			continue // RabbitMQ drops the message when the DLX is missing
 		}
+		deaths, _ := p.Headers["x-death"].([]any)
 		for _, target := range routed {
-			if target == r && d.Reason != queue.Rejected {
+			if d.Reason != queue.Rejected && deadLetterCycle(target.name, deaths) {
 				continue // a cycle without rejection: RabbitMQ drops it
 			}
 			target.q.Publish(m)
 		}
 	}
+}
+
+// deadLetterCycle reports whether dead-lettering to queue name would close
+// a cycle with no rejection in it, by the x-death history (most recent
+// first, this death included), as RabbitMQ's rabbit_dead_letter:is_cycle.
+func deadLetterCycle(name string, deaths []any) bool {
+	for _, d := range deaths {
+		t, ok := d.(wire.Table)
+		if !ok || t["reason"] == string(queue.Rejected) {
+			return false
+		}
+		if t["queue"] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // addDeath records one death in the x-death header, as RabbitMQ does: one

@@ -224,6 +224,7 @@ func (ch *channel) handle(m wire.Method) error {
 			return errorf(wire.PreconditionFailed, "channel is not transactional")
 		}
 		ch.tx.Rollback()
+		clear(ch.txTags)
 		c.out.sendMethod(ch.id, &wire.TxRollbackOk{})
 		return nil
 	}
@@ -245,9 +246,39 @@ func (ch *channel) queueName(name string) (string, error) {
 // ack holds an acknowledgement in a transaction or applies it now.
 func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
 	if ch.tx != nil {
+		if err := ch.claimTxTags(tag, multiple); err != nil {
+			return err
+		}
 		return ch.txAdd(ch.tx.Settle(kind, tag, multiple, requeue))
 	}
 	return ch.settle(kind, tag, multiple, requeue)
+}
+
+// claimTxTags checks a transactional acknowledgement when it arrives, as
+// RabbitMQ does, not at commit: its tag must be outstanding and not settled
+// already in the transaction. It marks the tags the acknowledgement covers.
+func (ch *channel) claimTxTags(tag uint64, multiple bool) error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !(multiple && tag == 0) && (ch.unacked.find(tag) < 0 || ch.txTags[tag]) {
+		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
+	}
+	if ch.txTags == nil {
+		ch.txTags = map[uint64]bool{}
+	}
+	if !multiple {
+		ch.txTags[tag] = true
+		return nil
+	}
+	for _, r := range ch.unacked.recs[ch.unacked.head:] {
+		if tag != 0 && r.tag > tag {
+			break
+		}
+		if r.tag != 0 {
+			ch.txTags[r.tag] = true
+		}
+	}
+	return nil
 }
 
 func (ch *channel) txAdd(err error) error {
@@ -259,6 +290,7 @@ func (ch *channel) txAdd(err error) error {
 
 // commit applies a transaction's held work in order.
 func (ch *channel) commit() error {
+	clear(ch.txTags)
 	for _, op := range ch.tx.Take() {
 		if op.Msg != nil {
 			if err := ch.publish(op.Msg, op.Mandatory); err != nil {

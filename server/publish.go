@@ -69,6 +69,12 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	ch.content = contentState{}
 	finishMessage(msg)
 	if ch.tx != nil {
+		// RabbitMQ looks the exchange up when the publish arrives, not at
+		// commit.
+		if ae := ch.c.vh.checkPublish(msg.Exchange); ae != nil {
+			ae.classID, ae.methodID = wire.ClassBasic, 40 // basic.publish
+			return ae
+		}
 		return ch.txAdd(ch.tx.Publish(msg, mandatory))
 	}
 	err := ch.publish(msg, mandatory)
@@ -116,7 +122,9 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 	}
 	clear(routed)
 	ch.routed = routed[:0]
-	if delivered == 0 && mandatory {
+	// Only an unroutable message is returned: one a full queue rejected was
+	// routed, and is nacked instead, as in RabbitMQ.
+	if delivered == 0 && !rejected && mandatory {
 		ch.c.out.sendContent(ch.id, &wire.BasicReturn{
 			ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: m.Exchange, RoutingKey: m.RoutingKey,
 		}, m)

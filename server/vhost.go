@@ -87,25 +87,19 @@ func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
 	vh.mu.Lock()
 	defer vh.mu.Unlock()
 	x, exists := vh.exchanges[m.Exchange]
+	// RabbitMQ refuses the default exchange even to a passive declare.
+	if m.Exchange == "" {
+		return errDefaultExchange()
+	}
 	if m.Passive {
 		if !exists {
 			return vh.errNoExchange(m.Exchange)
 		}
 		return nil
 	}
-	if m.Exchange == "" {
-		return errDefaultExchange()
-	}
-	if strings.HasPrefix(m.Exchange, "amq.") {
-		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
-	}
 	kind, ok := exchange.ParseKind(m.Type)
 	if !ok {
 		return errorf(wire.CommandInvalid, "unknown exchange type '%s'", m.Type)
-	}
-	alternate, err := stringArg(m.Arguments, "alternate-exchange")
-	if err != nil {
-		return errorf(wire.PreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': %v", m.Exchange, vh.name, err)
 	}
 	if exists {
 		switch {
@@ -117,10 +111,20 @@ func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
 			return inequivalent("auto_delete", "exchange", m.Exchange, vh.name, m.AutoDelete, x.autoDelete)
 		case x.internal != m.Internal:
 			return inequivalent("internal", "exchange", m.Exchange, vh.name, m.Internal, x.internal)
-		case x.alternate != alternate:
-			return inequivalent("alternate-exchange", "exchange", m.Exchange, vh.name, alternate, x.alternate)
+		}
+		if arg, ok := argsEquivalent(exchangeEquivalenceArgs, x.args, m.Arguments); !ok {
+			return inequivalentArg(arg, "exchange", m.Exchange, vh.name, m.Arguments, x.args)
 		}
 		return nil
+	}
+	// The reserved prefix only stops creation: an equivalent declare of
+	// amq.direct succeeds in RabbitMQ, as checked above.
+	if strings.HasPrefix(m.Exchange, "amq.") {
+		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
+	}
+	alternate, err := stringArg(m.Arguments, "alternate-exchange")
+	if err != nil {
+		return errorf(wire.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'", amqpType(m.Arguments["alternate-exchange"]), m.Exchange, vh.name)
 	}
 	vh.exchanges[m.Exchange] = &exchangeRec{
 		name: m.Exchange, kind: kind, durable: m.Durable, autoDelete: m.AutoDelete,
@@ -136,7 +140,8 @@ func (vh *vhost) deleteExchange(name string, ifUnused bool) error {
 		return errDefaultExchange()
 	}
 	if strings.HasPrefix(name, "amq.") {
-		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", name)
+		// even a missing amq.* exchange, as RabbitMQ
+		return errorf(wire.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, vh.name)
 	}
 	vh.mu.Lock()
 	defer vh.mu.Unlock()
@@ -222,22 +227,23 @@ func (vh *vhost) unbind(c *conn, b binding.Binding) error {
 	if b.Source == "" {
 		return errDefaultExchange()
 	}
+	if b.Kind == binding.ToExchange && b.Destination == "" {
+		return errDefaultExchange()
+	}
 	vh.mu.Lock()
 	defer vh.mu.Unlock()
-	if b.Kind == binding.ToQueue {
-		if _, err := vh.queueLocked(c, b.Destination); err != nil {
-			return err
-		}
-	} else if _, ok := vh.exchanges[b.Destination]; !ok {
-		return vh.errNoExchange(b.Destination)
-	}
+	// Removing what is not there succeeds, even with the source or the
+	// destination missing, as in RabbitMQ 3.x.
 	x, ok := vh.exchanges[b.Source]
-	if !ok {
-		return vh.errNoExchange(b.Source)
+	if !ok || !x.matcher.Remove(b) {
+		return nil
 	}
-	if x.matcher.Remove(b) {
-		vh.afterUnbindLocked(x, true)
+	// Only a binding that exists is guarded by its queue's exclusivity.
+	if r, ok := vh.queues[b.Destination]; ok && b.Kind == binding.ToQueue && r.exclusive && r.owner != c {
+		x.matcher.Add(b)
+		return vh.errLocked(b.Destination)
 	}
+	vh.afterUnbindLocked(x, true)
 	return nil
 }
 
@@ -277,6 +283,7 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 		if err != nil {
 			return "", 0, 0, err
 		}
+		r.q.Touch()
 		st := r.q.Stats()
 		return name, st.Ready, st.Consumers, nil
 	}
@@ -285,25 +292,28 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 	} else if strings.HasPrefix(name, "amq.") {
 		return "", 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
-	cfg, err := parseQueueArgs(m.Arguments)
-	if err != nil {
-		return "", 0, 0, errorf(wire.PreconditionFailed, "invalid arg %v for queue '%s' in vhost '%s'", err, name, vh.name)
-	}
 	if r, ok := vh.queues[name]; ok {
 		if r.exclusive && r.owner != c || r.exclusive != m.Exclusive {
 			return "", 0, 0, vh.errLocked(name)
 		}
 		switch {
-		case r.durable != m.Durable:
+		case r.durable != m.Durable && !r.exclusive: // RabbitMQ ignores it for exclusive queues
 			return "", 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
 		case r.autoDelete != m.AutoDelete:
 			return "", 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
 		}
-		if arg, ok := queueArgsEquivalent(r.args, m.Arguments); !ok {
-			return "", 0, 0, inequivalent(arg, "queue", name, vh.name, m.Arguments[arg], r.args[arg])
+		if arg, ok := argsEquivalent(queueEquivalenceArgs, r.args, m.Arguments); !ok {
+			return "", 0, 0, inequivalentArg(arg, "queue", name, vh.name, m.Arguments, r.args)
 		}
+		r.q.Touch()
 		st := r.q.Stats()
 		return name, st.Ready, st.Consumers, nil
+	}
+	// RabbitMQ validates arguments only when it creates the queue: a
+	// redeclare is checked for equivalence alone.
+	cfg, aerr := parseQueueArgs(m.Arguments)
+	if aerr != nil {
+		return "", 0, 0, aerr.amqpError(name, vh.name)
 	}
 	r := &queueRec{
 		name: name, q: queue.New(name, cfg.opts), durable: m.Durable, exclusive: m.Exclusive,
@@ -315,6 +325,7 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 		c.exclusiveQueues = append(c.exclusiveQueues, r)
 	}
 	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })
+	r.q.SetExpireHook(func() { vh.expireQueue(r) })
 	vh.queues[name] = r
 	return name, 0, 0, nil
 }
@@ -338,7 +349,7 @@ func (vh *vhost) deleteQueue(c *conn, name string, ifUnused, ifEmpty bool) (int,
 	case queue.ErrInUse:
 		return 0, errorf(wire.PreconditionFailed, "queue '%s' in vhost '%s' in use", name, vh.name)
 	case queue.ErrNotEmpty:
-		return 0, errorf(wire.PreconditionFailed, "queue '%s' in vhost '%s' is not empty", name, vh.name)
+		return 0, errorf(wire.PreconditionFailed, "queue '%s' in vhost '%s' not empty", name, vh.name)
 	default:
 		return 0, nil
 	}
@@ -372,6 +383,16 @@ func (vh *vhost) deleteIfUnused(r *queueRec) {
 	vh.mu.Lock()
 	defer vh.mu.Unlock()
 	vh.removeQueueLocked(r, true, false)
+}
+
+// expireQueue deletes a queue whose x-expires lease ran out, unless a
+// consumer came in the meantime.
+func (vh *vhost) expireQueue(r *queueRec) {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	if vh.queues[r.name] == r {
+		vh.removeQueueLocked(r, true, false)
+	}
 }
 
 // dropExclusive deletes the exclusive queues of a closing connection.
@@ -417,6 +438,24 @@ func (vh *vhost) route(m *queue.Message, s *routeScratch, out []*queueRec) ([]*q
 		}
 	}
 	return out, nil
+}
+
+// checkPublish returns the exception a publish to exchange name raises
+// before routing, if any.
+func (vh *vhost) checkPublish(name string) *amqpError {
+	if name == "" {
+		return nil
+	}
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	x, ok := vh.exchanges[name]
+	if !ok {
+		return vh.errNoExchange(name)
+	}
+	if x.internal {
+		return errorf(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", name, vh.name)
+	}
+	return nil
 }
 
 // lookupLocked is exchange.Route's view of the exchanges; vh.mu is held.
