@@ -17,7 +17,7 @@ func (c *countingConsumer) Deliver(q *Queue, e Entry) bool {
 func BenchmarkPublishDeliver(b *testing.B) {
 	q := New("bench", NoLimits())
 	c := &countingConsumer{}
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		b.Fatal(err)
 	}
 	m := &Message{RoutingKey: "k", Body: make([]byte, 64)}
@@ -75,7 +75,7 @@ func BenchmarkPublishGetBacklog(b *testing.B) {
 func TestPublishDeliverAllocs(t *testing.T) {
 	q := New("allocs", NoLimits())
 	c := &countingConsumer{}
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	m := &Message{Body: make([]byte, 8)}
@@ -89,7 +89,7 @@ func TestPublishDeliverAllocs(t *testing.T) {
 		q.RemoveConsumer(c)
 		q.Publish(m)
 		q.Get(true)
-		q.AddConsumer(c, false, false)
+		q.AddConsumer(c, false, false, 0)
 	}); n != 0 {
 		t.Fatalf("Publish+Get allocates %.1f times", n)
 	}

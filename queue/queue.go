@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -51,8 +52,9 @@ type Options struct {
 func NoLimits() Options { return Options{MessageTTL: -1, MaxLength: -1, MaxLengthBytes: -1} }
 
 type consumerSlot struct {
-	c     Consumer
-	noAck bool
+	c        Consumer
+	noAck    bool
+	priority int // x-priority: higher is offered first
 }
 
 // Queue is one queue's messages and consumers. All methods are safe for
@@ -67,7 +69,8 @@ type Queue struct {
 	ready      readyList      // messages waiting for a consumer
 	readyBytes int64          // body bytes in ready
 	unacked    int            // delivered and not yet acked, rejected or requeued
-	consumers  []consumerSlot // in subscription order
+	consumers  []consumerSlot // by priority, highest first; in subscription order within one
+	mixed      bool           // consumers have more than one priority
 	next       int            // round-robin position in consumers
 	blocked    bool           // every consumer refused the last offer
 	nextSeq    uint64
@@ -264,22 +267,39 @@ func (q *Queue) dispatchLocked() {
 // and reports whether one took it.
 func (q *Queue) offerLocked(e Entry) bool {
 	n := len(q.consumers)
-	for i := 0; i < n; i++ {
-		idx := q.next + i
-		if idx >= n {
-			idx -= n
-		}
-		slot := q.consumers[idx]
-		if slot.c.Deliver(q, e) {
-			if !slot.noAck {
-				q.unacked++
+	// Consumers of one priority form a group served round robin; a lower
+	// group is offered the message only when every consumer of the higher
+	// ones refuses, as RabbitMQ's consumer priorities work.
+	for lo := 0; lo < n; {
+		hi := n
+		if q.mixed {
+			hi = lo + 1
+			for hi < n && q.consumers[hi].priority == q.consumers[lo].priority {
+				hi++
 			}
-			q.next = idx + 1
-			if q.next >= n {
-				q.next = 0
-			}
-			return true
 		}
+		start := q.next
+		if start < lo || start >= hi {
+			start = lo
+		}
+		for i := 0; i < hi-lo; i++ {
+			idx := start + i
+			if idx >= hi {
+				idx -= hi - lo
+			}
+			slot := q.consumers[idx]
+			if slot.c.Deliver(q, e) {
+				if !slot.noAck {
+					q.unacked++
+				}
+				q.next = idx + 1
+				if q.next >= hi {
+					q.next = lo
+				}
+				return true
+			}
+		}
+		lo = hi
 	}
 	return false
 }
@@ -381,9 +401,10 @@ func (q *Queue) Discard(entries []Entry) {
 	q.unlockAndEmit()
 }
 
-// AddConsumer subscribes c. With exclusive it fails if the queue has any
-// consumer; it fails too if the queue already has an exclusive consumer.
-func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool) error {
+// AddConsumer subscribes c with a priority (x-priority, default 0). With
+// exclusive it fails if the queue has any consumer; it fails too if the
+// queue already has an exclusive consumer.
+func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool, priority int) error {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
@@ -396,7 +417,16 @@ func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool) error {
 	if exclusive {
 		q.exclusiveConsumer = c
 	}
-	q.consumers = append(q.consumers, consumerSlot{c: c, noAck: noAck})
+	// after every consumer of the same or a higher priority
+	at := len(q.consumers)
+	for at > 0 && q.consumers[at-1].priority < priority {
+		at--
+	}
+	q.consumers = slices.Insert(q.consumers, at, consumerSlot{c: c, noAck: noAck, priority: priority})
+	if q.next > at {
+		q.next++
+	}
+	q.mixed = q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority
 	q.unusedSince = 0 // in use: the lease timer finds nothing to do
 	q.blocked = false
 	q.dispatchLocked()
@@ -412,6 +442,7 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	for i, s := range q.consumers {
 		if s.c == c {
 			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			q.mixed = len(q.consumers) > 0 && q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority
 			if q.next > i {
 				q.next--
 			}

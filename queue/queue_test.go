@@ -227,7 +227,7 @@ func TestFIFOToConsumer(t *testing.T) {
 		publish(t, q, msg(i, 1))
 	}
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 5; i < 10; i++ {
@@ -282,7 +282,7 @@ func TestRequeueOriginalPosition(t *testing.T) {
 func TestRequeueOriginalPositionToConsumer(t *testing.T) {
 	q := New("q", NoLimits())
 	c := newConsumer("c", 6)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 6; i++ {
@@ -333,7 +333,7 @@ func TestRoundRobin(t *testing.T) {
 	q := New("q", NoLimits())
 	cs := []*fakeConsumer{newConsumer("a", -1), newConsumer("b", -1), newConsumer("c", -1)}
 	for _, c := range cs {
-		if err := q.AddConsumer(c, false, false); err != nil {
+		if err := q.AddConsumer(c, false, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -356,14 +356,14 @@ func TestRoundRobinBacklog(t *testing.T) {
 		publish(t, q, msg(i, 1))
 	}
 	a, b := newConsumer("a", 2), newConsumer("b", -1)
-	if err := q.AddConsumer(a, false, false); err != nil {
+	if err := q.AddConsumer(a, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.ids(t); !eqInts(got, []int{0, 1}) {
 		t.Fatalf("a got %v", got)
 	}
 	checkStats(t, q, Stats{Ready: 4, Unacked: 2, Consumers: 1, ReadyBytes: 4})
-	if err := q.AddConsumer(b, false, false); err != nil {
+	if err := q.AddConsumer(b, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.ids(t); !eqInts(got, []int{2, 3, 4, 5}) {
@@ -376,7 +376,7 @@ func TestRefusingConsumerSkipped(t *testing.T) {
 	q := New("q", NoLimits())
 	a, b, c := newConsumer("a", -1), newConsumer("b", 0), newConsumer("c", -1)
 	for _, x := range []*fakeConsumer{a, b, c} {
-		if err := q.AddConsumer(x, false, false); err != nil {
+		if err := q.AddConsumer(x, false, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -402,7 +402,7 @@ func TestAllRefuseBlocksUntilKickOrAck(t *testing.T) {
 	q := New("q", NoLimits())
 	a, b, c := newConsumer("a", 1), newConsumer("b", 1), newConsumer("c", 1)
 	for _, x := range []*fakeConsumer{a, b, c} {
-		if err := q.AddConsumer(x, false, false); err != nil {
+		if err := q.AddConsumer(x, false, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -460,7 +460,7 @@ func TestAllRefuseBlocksUntilKickOrAck(t *testing.T) {
 func TestAckUnblocked(t *testing.T) {
 	q := New("q", NoLimits())
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, msg(0, 3))
@@ -475,10 +475,10 @@ func TestAckUnblocked(t *testing.T) {
 func TestNoAckConsumer(t *testing.T) {
 	q := New("q", NoLimits())
 	na, ack := newConsumer("noack", -1), newConsumer("ack", -1)
-	if err := q.AddConsumer(na, true, false); err != nil {
+	if err := q.AddConsumer(na, true, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.AddConsumer(ack, false, false); err != nil {
+	if err := q.AddConsumer(ack, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 4; i++ {
@@ -529,7 +529,7 @@ func TestStatsEachOperation(t *testing.T) {
 	checkStats(t, q, Stats{Ready: 2, ReadyBytes: 20})
 
 	c := newConsumer("c", 1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	checkStats(t, q, Stats{Ready: 1, Unacked: 1, Consumers: 1})
@@ -599,10 +599,10 @@ func TestPurge(t *testing.T) {
 func TestDelete(t *testing.T) {
 	q := New("q", NoLimits())
 	a, b := newConsumer("a", 0), newConsumer("b", 0)
-	if err := q.AddConsumer(a, false, false); err != nil {
+	if err := q.AddConsumer(a, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.AddConsumer(b, false, false); err != nil {
+	if err := q.AddConsumer(b, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, msg(0, 1))
@@ -640,7 +640,7 @@ func TestDelete(t *testing.T) {
 	if err := q.Publish(msg(2, 1)); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("Publish after Delete: %v, want ErrDeleted", err)
 	}
-	if err := q.AddConsumer(newConsumer("c", -1), false, false); !errors.Is(err, ErrDeleted) {
+	if err := q.AddConsumer(newConsumer("c", -1), false, false, 0); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("AddConsumer after Delete: %v, want ErrDeleted", err)
 	}
 	if _, _, ok := q.Get(false); ok {
@@ -653,7 +653,7 @@ func TestDelete(t *testing.T) {
 func TestDeleteIfUnusedIfEmptyAllowed(t *testing.T) {
 	q := New("q", NoLimits())
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, msg(0, 1)) // delivered: unacked, not ready
@@ -680,22 +680,22 @@ func TestDeleteIfUnusedIfEmptyAllowed(t *testing.T) {
 func TestExclusive(t *testing.T) {
 	q := New("q", NoLimits())
 	a, b, x := newConsumer("a", -1), newConsumer("b", -1), newConsumer("x", -1)
-	if err := q.AddConsumer(a, false, false); err != nil {
+	if err := q.AddConsumer(a, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.AddConsumer(x, false, true); !errors.Is(err, ErrExclusiveUse) {
+	if err := q.AddConsumer(x, false, true, 0); !errors.Is(err, ErrExclusiveUse) {
 		t.Fatalf("exclusive consume on a used queue: %v, want ErrExclusiveUse", err)
 	}
 	if left, found := q.RemoveConsumer(a); left != 0 || !found {
 		t.Fatalf("RemoveConsumer = %d %v", left, found)
 	}
-	if err := q.AddConsumer(x, false, true); err != nil {
+	if err := q.AddConsumer(x, false, true, 0); err != nil {
 		t.Fatalf("exclusive consume on an unused queue: %v", err)
 	}
-	if err := q.AddConsumer(b, false, false); !errors.Is(err, ErrExclusiveUse) {
+	if err := q.AddConsumer(b, false, false, 0); !errors.Is(err, ErrExclusiveUse) {
 		t.Fatalf("consume on an exclusively used queue: %v, want ErrExclusiveUse", err)
 	}
-	if err := q.AddConsumer(b, false, true); !errors.Is(err, ErrExclusiveUse) {
+	if err := q.AddConsumer(b, false, true, 0); !errors.Is(err, ErrExclusiveUse) {
 		t.Fatalf("exclusive consume on an exclusively used queue: %v, want ErrExclusiveUse", err)
 	}
 	checkStats(t, q, Stats{Consumers: 1})
@@ -706,10 +706,10 @@ func TestExclusive(t *testing.T) {
 	if _, found := q.RemoveConsumer(x); !found {
 		t.Fatal("exclusive consumer not found")
 	}
-	if err := q.AddConsumer(b, false, false); err != nil {
+	if err := q.AddConsumer(b, false, false, 0); err != nil {
 		t.Fatalf("consume after exclusive consumer left: %v", err)
 	}
-	if err := q.AddConsumer(a, false, false); err != nil {
+	if err := q.AddConsumer(a, false, false, 0); err != nil {
 		t.Fatalf("second consume after exclusive consumer left: %v", err)
 	}
 	checkStats(t, q, Stats{Unacked: 1, Consumers: 2})
@@ -720,7 +720,7 @@ func TestRemoveConsumerRoundRobin(t *testing.T) {
 		q := New("q", NoLimits())
 		cs := []*fakeConsumer{newConsumer("a", -1), newConsumer("b", -1), newConsumer("c", -1)}
 		for _, c := range cs {
-			if err := q.AddConsumer(c, false, false); err != nil {
+			if err := q.AddConsumer(c, false, false, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -801,7 +801,7 @@ func TestRemoveConsumerRoundRobin(t *testing.T) {
 		publish(t, q, msg(2, 1))
 		checkStats(t, q, Stats{Ready: 1, Unacked: 2, ReadyBytes: 1})
 		d := newConsumer("d", -1)
-		if err := q.AddConsumer(d, false, false); err != nil {
+		if err := q.AddConsumer(d, false, false, 0); err != nil {
 			t.Fatal(err)
 		}
 		if got := last(d); !eqInts(got, []int{2}) {
@@ -875,7 +875,7 @@ func TestMessageTTLLazyOnDispatch(t *testing.T) {
 	last := now() + int64(time.Millisecond)
 	spinUntil(t, last+1)
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.entries()) != 0 {
@@ -944,7 +944,7 @@ func TestMessageTTLDeliveredBeforeExpiry(t *testing.T) {
 	q := New("q", opts)
 	d := newDeadRecorder(q)
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	before := now()
@@ -1160,7 +1160,7 @@ func TestRejectPublishWithConsumer(t *testing.T) {
 	opts.Overflow = RejectPublish
 	q := New("q", opts)
 	c := newConsumer("c", -1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
@@ -1188,7 +1188,7 @@ func TestDiscard(t *testing.T) {
 	}
 	// Discard frees the consumer's credit: a blocked queue delivers again.
 	c := newConsumer("c", 0)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.entries()) != 0 {
@@ -1376,7 +1376,7 @@ func TestConcurrent(t *testing.T) {
 
 	for w := 0; w < consumers; w++ {
 		c := &ackConsumer{prefetch: 1 + w*5, wake: make(chan struct{}, 1)}
-		if err := q.AddConsumer(c, false, false); err != nil {
+		if err := q.AddConsumer(c, false, false, 0); err != nil {
 			t.Fatal(err)
 		}
 		wg.Add(1)
@@ -1520,7 +1520,7 @@ func TestZeroTTLDeliveredToWaitingConsumer(t *testing.T) {
 	q := New("q", opts)
 	dead := newDeadRecorder(q)
 	c := newConsumer("c", 1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, msg(1, 1))
@@ -1544,7 +1544,7 @@ func TestZeroMaxLengthDeliversToWaitingConsumer(t *testing.T) {
 	q := New("q", opts)
 	dead := newDeadRecorder(q)
 	c := newConsumer("c", 1)
-	if err := q.AddConsumer(c, false, false); err != nil {
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, msg(1, 1))
@@ -1556,4 +1556,40 @@ func TestZeroMaxLengthDeliversToWaitingConsumer(t *testing.T) {
 		t.Fatalf("dead = %+v, want message 2 dropped for max length", got)
 	}
 	checkStats(t, q, Stats{Ready: 0, Unacked: 1, Consumers: 1})
+}
+
+// Consumers with a higher x-priority get messages first; lower ones only
+// when every higher one refuses. Within one priority it is round robin.
+func TestConsumerPriorities(t *testing.T) {
+	q := New("q", NoLimits())
+	low := newConsumer("low", -1)
+	highA := newConsumer("highA", 2)
+	highB := newConsumer("highB", 1)
+	for _, c := range []struct {
+		c *fakeConsumer
+		p int
+	}{{low, 0}, {highA, 5}, {highB, 5}} {
+		if err := q.AddConsumer(c.c, false, false, c.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 6; i++ {
+		publish(t, q, msg(i, 1))
+	}
+	if got := highA.ids(t); !eqInts(got, []int{1, 3}) {
+		t.Fatalf("highA got %v, want [1 3]", got)
+	}
+	if got := highB.ids(t); !eqInts(got, []int{2}) {
+		t.Fatalf("highB got %v, want [2]", got)
+	}
+	if got := low.ids(t); !eqInts(got, []int{4, 5, 6}) {
+		t.Fatalf("low got %v, want [4 5 6]", got)
+	}
+	// once the high group leaves, the low one is served alone
+	q.RemoveConsumer(highA)
+	q.RemoveConsumer(highB)
+	publish(t, q, msg(7, 1))
+	if got := low.ids(t); !eqInts(got, []int{4, 5, 6, 7}) {
+		t.Fatalf("low got %v, want [4 5 6 7]", got)
+	}
 }

@@ -1277,9 +1277,6 @@ func TestSlowConsumerBackpressure(t *testing.T) {
 
 func TestConsumerPriorities(t *testing.T) {
 	b := start(t)
-	if b.Server != nil {
-		t.Skip("BUG: the consumer_priorities capability is advertised but the x-priority consume argument is ignored: consumers get round robin")
-	}
 	conn := dial(t, b.URL)
 	ch := mustChannel(t, conn)
 	q := declareQueue(t, b, ch, nil)

@@ -40,6 +40,8 @@ type channel struct {
 type contentState struct {
 	active     bool // a publish method arrived; header or body frames are due
 	haveHeader bool
+	methodID   uint16 // basic.publish (40), or a method refused once its content is in
+	overrun    bool   // a body frame went past bodySize: the message never completes
 	exchange   string
 	routingKey string
 	mandatory  bool
@@ -55,6 +57,7 @@ type consumer struct {
 	rec       *queueRec
 	noAck     bool
 	exclusive bool
+	priority  int    // x-priority consume argument
 	prefetch  uint16 // 0: unlimited
 	unacked   int    // guarded by ch.mu
 	active    bool   // guarded by ch.mu; set once consume-ok is sent
@@ -190,7 +193,7 @@ func (ch *channel) addConsumer(cs *consumer) error {
 	cs.prefetch = ch.prefetch
 	ch.consumers[cs.tag] = cs
 	ch.mu.Unlock()
-	if err := cs.rec.q.AddConsumer(cs, cs.noAck, cs.exclusive); err != nil {
+	if err := cs.rec.q.AddConsumer(cs, cs.noAck, cs.exclusive, cs.priority); err != nil {
 		ch.mu.Lock()
 		delete(ch.consumers, cs.tag)
 		ch.mu.Unlock()

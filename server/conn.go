@@ -181,14 +181,20 @@ func (c *conn) armReadDeadline() {
 func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 	switch f.Type {
 	case wire.FrameHeartbeat:
+		if len(f.Payload) != 0 {
+			return false, errorf(wire.FrameError, "heartbeat frame with a %d-byte payload", len(f.Payload))
+		}
 		if f.Channel != 0 {
-			return false, errorf(wire.FrameError, "heartbeat frame on channel %d", f.Channel)
+			return false, errorf(wire.UnexpectedFrame, "heartbeat frame on channel %d", f.Channel)
 		}
 		return false, nil
 	case wire.FrameMethod:
 		m, err := c.dec.DecodeMethod(f.Payload)
 		if err != nil {
-			return false, err
+			if c.closeSent.Load() {
+				return false, nil // §2.3.7: after close, drop everything else
+			}
+			return false, c.decodeError(f.Channel, err)
 		}
 		if c.closeSent.Load() {
 			switch m.(type) {
@@ -202,10 +208,14 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 			return false, nil // §2.3.7: after close, drop everything else
 		}
 		if f.Channel == 0 {
-			return c.handleConnectionMethod(m)
+			done, err := c.handleConnectionMethod(m)
+			if err != nil {
+				err = asAMQPError(err, m)
+			}
+			return done, err
 		}
 		if c.state != opened {
-			return false, errorf(wire.CommandInvalid, "expected 'connection.%s', got '%s' on channel %d", c.expected(), m.MethodName(), f.Channel)
+			return false, errorf(wire.UnexpectedFrame, "expected 'connection.%s', got '%s' on channel %d", c.expected(), m.MethodName(), f.Channel)
 		}
 		return false, c.channelMethod(f.Channel, m)
 	case wire.FrameHeader, wire.FrameBody:
@@ -217,7 +227,8 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 		}
 		ch := c.channels[f.Channel]
 		if ch == nil {
-			return false, errorf(wire.ChannelError, "expected 'channel.open' on channel %d", f.Channel)
+			// RabbitMQ makes the channel, whose first frame is not a method
+			return false, errorf(wire.UnexpectedFrame, "expected method frame, got non method frame instead")
 		}
 		if ch.closing {
 			return false, nil
@@ -225,6 +236,31 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 		return false, c.channelException(ch, ch.contentFrame(f), nil)
 	}
 	return false, errorf(wire.FrameError, "unknown frame type %d", f.Type)
+}
+
+// decodeError answers a method frame DecodeMethod rejected as RabbitMQ
+// does: arguments it cannot decode are 501 FRAME_ERROR on a channel, 541
+// INTERNAL_ERROR on channel 0 and, before connection.open, a silent close;
+// a payload too short for the ids is 501. Unknown class or method ids
+// crash RabbitMQ's reader, which drops the socket without a close; Warren
+// answers 503 COMMAND_INVALID instead, since bad input always gets a
+// close once the connection is open.
+func (c *conn) decodeError(channel uint16, err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code == wire.FrameError {
+		return err
+	}
+	switch {
+	case channel == 0 && c.state != opened:
+		return silentError{err}
+	case we.Code != wire.SyntaxError: // CommandInvalid: unknown ids
+		return err
+	case channel == 0:
+		return errorf(wire.InternalError, "cannot decode %s", we.Text)
+	}
+	ae := errorf(wire.FrameError, "cannot decode: %s", we.Text)
+	ae.classID, ae.methodID = we.ClassID, we.MethodID
+	return ae
 }
 
 func (c *conn) expected() string {
@@ -236,6 +272,19 @@ func (c *conn) expected() string {
 	default:
 		return "open"
 	}
+}
+
+// stateName is the connection state as RabbitMQ names it in errors.
+func (c *conn) stateName() string {
+	switch c.state {
+	case awaitStartOk:
+		return "starting"
+	case awaitTuneOk:
+		return "tuning"
+	case awaitOpen:
+		return "opening"
+	}
+	return "running"
 }
 
 // serverProperties are sent in connection.start.
@@ -300,18 +349,25 @@ func (c *conn) handleConnectionMethod(m wire.Method) (bool, error) {
 		c.log.Info("connection opened", "client", clientName(c.clientProps))
 		return false, nil
 	case *wire.ConnectionClose:
+		if c.state != opened {
+			break
+		}
 		c.out.sendMethod(0, &wire.ConnectionCloseOk{})
 		c.closeOkSent = true
 		return true, nil
-	case *wire.ConnectionCloseOk:
-		return true, nil // unexpected, but the peer wants to be gone
-	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:
+	case *wire.ConnectionUpdateSecret:
+		if c.state != opened {
+			break
+		}
+		// RabbitMQ takes a new secret (an OAuth token) for the connection;
+		// PLAIN logins have nothing to refresh.
+		c.out.sendMethod(0, &wire.ConnectionUpdateSecretOk{})
 		return false, nil
 	}
-	if c.state != opened {
-		return false, errorf(wire.CommandInvalid, "expected 'connection.%s', got '%s'", c.expected(), m.MethodName())
-	}
-	return false, errorf(wire.CommandInvalid, "method '%s' not allowed on channel 0", m.MethodName())
+	// RabbitMQ refuses any other method on channel 0, an unsolicited
+	// close-ok and connection.blocked included, with CHANNEL_ERROR (a
+	// silent close before tune-ok: see readLoop).
+	return false, errorf(wire.ChannelError, "unexpected method in connection state %s", c.stateName())
 }
 
 func clientName(props wire.Table) string {
@@ -394,9 +450,10 @@ func (c *conn) tuneOk(m *wire.ConnectionTuneOk) error {
 	switch {
 	case m.FrameMax != 0 && m.FrameMax < wire.FrameMinSize:
 		return errorf(wire.NotAllowed, "frame_max=%d < %d min size", m.FrameMax, wire.FrameMinSize)
-	case o.FrameMax != 0 && m.FrameMax > o.FrameMax:
+	// As RabbitMQ, 0 ("no limit") is above a server maximum.
+	case o.FrameMax != 0 && (m.FrameMax == 0 || m.FrameMax > o.FrameMax):
 		return errorf(wire.NotAllowed, "frame_max=%d > %d max size", m.FrameMax, o.FrameMax)
-	case m.ChannelMax > o.ChannelMax:
+	case o.ChannelMax != 0 && (m.ChannelMax == 0 || m.ChannelMax > o.ChannelMax):
 		return errorf(wire.NotAllowed, "channel_max=%d > %d max size", m.ChannelMax, o.ChannelMax)
 	}
 	c.frameMax = m.FrameMax
@@ -408,7 +465,7 @@ func (c *conn) tuneOk(m *wire.ConnectionTuneOk) error {
 		c.channelMax = o.ChannelMax
 	}
 	c.heartbeat.Store(int64(time.Duration(m.Heartbeat) * time.Second))
-	c.r.SetMaxFrameSize(c.frameMax)
+	c.r.SetMaxFrameSize(withFrameFudge(c.frameMax))
 	c.out.mu.Lock()
 	c.out.frameMax = c.frameMax
 	c.out.mu.Unlock()
@@ -468,11 +525,12 @@ func (c *conn) awaitPeerClose() {
 func (c *conn) channelMethod(id uint16, m wire.Method) error {
 	ch := c.channels[id]
 	if ch == nil {
-		if _, ok := m.(*wire.ChannelOpen); !ok {
-			return errorf(wire.ChannelError, "expected 'channel.open' on channel %d", id)
+		// RabbitMQ bounds the number of channels, not their ids.
+		if len(c.channels) >= int(c.channelMax) {
+			return errorf(wire.NotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax)
 		}
-		if id > c.channelMax {
-			return errorf(wire.ChannelError, "channel id %d exceeds channel_max %d", id, c.channelMax)
+		if _, ok := m.(*wire.ChannelOpen); !ok {
+			return asAMQPError(errorf(wire.ChannelError, "expected 'channel.open'"), m)
 		}
 		c.channels[id] = newChannel(c, id)
 		c.out.sendMethod(id, &wire.ChannelOpenOk{})
@@ -484,11 +542,19 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 			delete(c.channels, id)
 		case *wire.ChannelClose:
 			c.out.sendMethod(id, &wire.ChannelCloseOk{})
+		case *wire.ChannelOpen:
+			return asAMQPError(errorf(wire.ChannelError, "second 'channel.open' seen"), m)
 		}
 		return nil // dropped until close-ok (§2.3.7)
 	}
 	if ch.content.active {
-		return errorf(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+		return ch.content.unexpected()
+	}
+	if _, ok := m.(*wire.BasicPublish); !ok && m.HasContent() {
+		// basic.deliver, get-ok, return: RabbitMQ takes their content in,
+		// then refuses them (contentFrame).
+		ch.content = contentState{active: true, methodID: m.MethodID()}
+		return nil
 	}
 	return c.channelException(ch, ch.handle(m), m)
 }

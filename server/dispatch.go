@@ -33,16 +33,14 @@ func (ch *channel) handle(m wire.Method) error {
 		delete(c.channels, ch.id)
 		c.out.sendMethod(ch.id, &wire.ChannelCloseOk{})
 		return nil
-	case *wire.ChannelCloseOk:
-		return nil
 	case *wire.ChannelFlow:
 		if !m.Active {
 			return errorf(wire.NotImplemented, "active=false")
 		}
 		c.out.sendMethod(ch.id, &wire.ChannelFlowOk{Active: true})
 		return nil
-	case *wire.ChannelFlowOk:
-		return nil
+	// channel.close-ok on an open channel and channel.flow-ok (RabbitMQ
+	// never sends flow) fall to the 503 below, as in RabbitMQ.
 	case *wire.ChannelOpen:
 		return errorf(wire.ChannelError, "second 'channel.open' seen")
 
@@ -228,7 +226,9 @@ func (ch *channel) handle(m wire.Method) error {
 		c.out.sendMethod(ch.id, &wire.TxRollbackOk{})
 		return nil
 	}
-	return errorf(wire.CommandInvalid, "method '%s' is not valid from a client", m.MethodName())
+	// A method only a server sends; RabbitMQ's text (the close carries
+	// the method's ids).
+	return errorf(wire.CommandInvalid, "unimplemented method")
 }
 
 // queueName resolves an empty queue name to the channel's last declared
@@ -332,6 +332,13 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 		return errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
 	}
 	cs := &consumer{ch: ch, tag: tag, rec: r, noAck: m.NoAck, exclusive: m.Exclusive}
+	if v, ok := m.Arguments["x-priority"]; ok {
+		p, isInt := intArg(v)
+		if !isInt {
+			return errorf(wire.PreconditionFailed, "invalid arg 'x-priority' for queue '%s' in vhost '%s': {unacceptable_type,%s}", name, c.vh.name, amqpType(v))
+		}
+		cs.priority = int(p)
+	}
 	if err := ch.addConsumer(cs); err != nil {
 		if errors.Is(err, queue.ErrExclusiveUse) {
 			return errorf(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, c.vh.name)

@@ -13,4 +13,6 @@
 //
 // Exceptions are *amqpError values: handle returns one, and its reply code
 // decides (wire.IsHardError) whether the channel or the connection closes.
+// As in RabbitMQ, an exception before tune-ok, or a method frame whose ids
+// are unknown, closes the socket without connection.close (readLoop).
 package server

@@ -14,8 +14,22 @@ func (ch *channel) startPublish(m *wire.BasicPublish) error {
 	if m.Immediate {
 		return errorf(wire.NotImplemented, "immediate=true")
 	}
-	ch.content = contentState{active: true, exchange: m.Exchange, routingKey: m.RoutingKey, mandatory: m.Mandatory}
+	ch.content = contentState{active: true, methodID: basicPublishID, exchange: m.Exchange, routingKey: m.RoutingKey, mandatory: m.Mandatory}
 	return nil
+}
+
+// basicPublishID is basic.publish's method id.
+const basicPublishID = 40
+
+// unexpected is RabbitMQ's exception for a frame out of the content
+// sequence, stamped with the method whose content was due.
+func (cs *contentState) unexpected() *amqpError {
+	ae := errorf(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+	if cs.haveHeader {
+		ae = errorf(wire.UnexpectedFrame, "expected content body, got non content body frame instead")
+	}
+	ae.classID, ae.methodID = wire.ClassBasic, cs.methodID
+	return ae
 }
 
 // contentFrame takes a header or body frame of the message being assembled.
@@ -26,14 +40,19 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	}
 	if f.Type == wire.FrameHeader {
 		if cs.haveHeader {
-			return errorf(wire.UnexpectedFrame, "expected content body, got content header instead")
+			return cs.unexpected()
 		}
 		classID, size, props, err := wire.ParseContentHeader(f.Payload)
 		if err != nil {
 			return err
 		}
+		if f.Payload[2] != 0 || f.Payload[3] != 0 { // weight
+			return cs.unexpected()
+		}
 		if classID != wire.ClassBasic {
-			return errorf(wire.FrameError, "content header for class %d, expected %d", classID, wire.ClassBasic)
+			ae := errorf(wire.UnexpectedFrame, "expected content header for class %d, got one for class %d instead", wire.ClassBasic, classID)
+			ae.classID, ae.methodID = wire.ClassBasic, cs.methodID
+			return ae
 		}
 		if size > uint64(ch.c.srv.opts.MaxMessageSize) {
 			ch.content = contentState{}
@@ -54,10 +73,13 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		cs.bodySize, cs.haveHeader = size, true
 	} else {
 		if !cs.haveHeader {
-			return errorf(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+			return cs.unexpected()
 		}
-		if uint64(len(f.Payload)) > cs.bodySize-cs.received {
-			return errorf(wire.FrameError, "body exceeds the declared size %d", cs.bodySize)
+		if cs.overrun || uint64(len(f.Payload)) > cs.bodySize-cs.received {
+			// RabbitMQ does not object: the message never completes, and
+			// the next method frame is a 505 (channelMethod).
+			cs.overrun = true
+			return nil
 		}
 		copy(cs.msg.Body[cs.received:], f.Payload)
 		cs.received += uint64(len(f.Payload))
@@ -66,6 +88,13 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		return nil
 	}
 	msg, mandatory := cs.msg, cs.mandatory
+	if cs.methodID != basicPublishID {
+		// basic.deliver and the like: RabbitMQ refuses them once whole.
+		ae := errorf(wire.CommandInvalid, "unimplemented method")
+		ae.classID, ae.methodID = wire.ClassBasic, cs.methodID
+		ch.content = contentState{}
+		return ae
+	}
 	ch.content = contentState{}
 	finishMessage(msg)
 	if ch.tx != nil {

@@ -73,7 +73,8 @@ func (r *Reader) SetMaxFrameSize(n uint32) {
 
 // ReadFrame reads the next frame. Frame errors (size over the limit, which
 // is detected from the header before the payload is read or memory
-// allocated; bad end byte; unknown frame type) are *Error with Code
+// allocated; bad end byte; unknown frame type, checked in that order, the
+// last after the whole frame is read) are *Error with Code
 // FrameError. io errors are returned unchanged: io.EOF at a frame boundary,
 // io.ErrUnexpectedEOF inside a frame.
 func (r *Reader) ReadFrame() (Frame, error) {
@@ -83,11 +84,6 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	typ := r.hdr[0]
 	ch := binary.BigEndian.Uint16(r.hdr[1:3])
 	size := binary.BigEndian.Uint32(r.hdr[3:7])
-	switch typ {
-	case FrameMethod, FrameHeader, FrameBody, FrameHeartbeat:
-	default:
-		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - unknown frame type %d", typ)}
-	}
 	total := uint64(size) + frameOverhead
 	if total > uint64(r.max) {
 		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - frame size %d exceeds frame_max %d", total, r.max)}
@@ -115,6 +111,13 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	}
 	if end := buf[size]; end != FrameEnd {
 		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - bad frame end byte 0x%02x (expected 0xce)", end)}
+	}
+	// Checked last, as RabbitMQ does: the whole frame is consumed, so
+	// the stream is still in step (the peer's close-ok can be read).
+	switch typ {
+	case FrameMethod, FrameHeader, FrameBody, FrameHeartbeat:
+	default:
+		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - unknown frame type %d", typ)}
 	}
 	return Frame{Type: typ, Channel: ch, Payload: buf[:size:size]}, nil
 }
