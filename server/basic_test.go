@@ -77,8 +77,8 @@ func TestServerGeneratedConsumerTag(t *testing.T) {
 	rc := rawDial(t, b.Addr)
 	tags := map[string]bool{}
 	for range 2 {
-		rc.send(1, &wire.BasicConsume{Queue: q})
-		ok := rc.expect(1, &wire.BasicConsumeOk{}).(*wire.BasicConsumeOk)
+		rc.send(t, 1, &wire.BasicConsume{Queue: q})
+		ok := expectMethod[*wire.BasicConsumeOk](t, rc, 1)
 		if !strings.HasPrefix(ok.ConsumerTag, "amq.ctag-") || len(ok.ConsumerTag) <= len("amq.ctag-") {
 			t.Fatalf("server consumer tag %q, want amq.ctag-…", ok.ConsumerTag)
 		}
@@ -717,8 +717,8 @@ func TestConfirmMultipleCoalesced(t *testing.T) {
 	q := declareQueue(t, b, ch, nil)
 
 	rc := rawDial(t, b.Addr)
-	rc.send(1, &wire.ConfirmSelect{})
-	rc.expect(1, &wire.ConfirmSelectOk{})
+	rc.send(t, 1, &wire.ConfirmSelect{})
+	expectMethod[*wire.ConfirmSelectOk](t, rc, 1)
 	// many publishes in one write, as a pipelining client sends them
 	const n = 200
 	var buf []byte
@@ -737,10 +737,7 @@ func TestConfirmMultipleCoalesced(t *testing.T) {
 	var next uint64 = 1
 	frames, multiples := 0, 0
 	for next <= n {
-		ack, ok := rc.expect(1, &wire.BasicAck{}).(*wire.BasicAck)
-		if !ok {
-			t.Fatal("not an ack")
-		}
+		ack := expectMethod[*wire.BasicAck](t, rc, 1)
 		frames++
 		switch {
 		case ack.Multiple && ack.DeliveryTag >= next:
@@ -1063,8 +1060,8 @@ func TestPropertiesRawClusterID(t *testing.T) {
 	if _, err := rc.nc.Write(buf); err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(1, &wire.BasicGetOk{})
-	f, err := rc.r.ReadFrame()
+	expectMethod[*wire.BasicGetOk](t, rc, 1)
+	f, err := rc.readFrame()
 	if err != nil || f.Type != wire.FrameHeader {
 		t.Fatalf("frame %v type %d, want the content header", err, f.Type)
 	}

@@ -41,9 +41,11 @@ func TestServerProperties(t *testing.T) {
 func TestNegotiatedTuning(t *testing.T) {
 	b := start(t)
 	// the offer itself, as connection.tune carries it
-	rc := rawDialTune(t, b.Addr)
-	if rc.ChannelMax != 2047 || rc.FrameMax != 131072 || rc.Heartbeat != 60 {
-		t.Fatalf("connection.tune offers channel_max %d frame_max %d heartbeat %d; want 2047, 131072, 60", rc.ChannelMax, rc.FrameMax, rc.Heartbeat)
+	rc := dialRaw(t, b.Addr)
+	greet(t, rc)
+	tune := login(t, rc)
+	if tune.ChannelMax != 2047 || tune.FrameMax != 131072 || tune.Heartbeat != 60 {
+		t.Fatalf("connection.tune offers channel_max %d frame_max %d heartbeat %d; want 2047, 131072, 60", tune.ChannelMax, tune.FrameMax, tune.Heartbeat)
 	}
 	// higher client values get the server's (amqp091-go turns a zero
 	// heartbeat into its own 10 s default, so ask for more than 60 s)
@@ -113,12 +115,13 @@ func TestWrongPassword(t *testing.T) {
 func TestWrongPasswordAuthenticationFailureClose(t *testing.T) {
 	b := start(t)
 	// a client that asks for authentication_failure_close is told why
-	rc := rawHandshakeStart(t, b.Addr)
-	rc.send(0, &wire.ConnectionStartOk{
+	rc := dialRaw(t, b.Addr)
+	greet(t, rc)
+	rc.send(t, 0, &wire.ConnectionStartOk{
 		Mechanism: "PLAIN", Response: "\x00guest\x00wrong", Locale: "en_US",
 		ClientProperties: wire.Table{"capabilities": wire.Table{"authentication_failure_close": true}},
 	})
-	cl := rc.expect(0, &wire.ConnectionClose{}).(*wire.ConnectionClose)
+	cl := expectMethod[*wire.ConnectionClose](t, rc, 0)
 	if cl.ReplyCode != amqp.AccessRefused || cl.ReplyText != "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile." {
 		t.Fatalf("connection.close %d %q", cl.ReplyCode, cl.ReplyText)
 	}
@@ -235,11 +238,11 @@ func TestAbruptDisconnect(t *testing.T) {
 	excl := uniq(t, "excl")
 	cleanupRef(t, b, []string{excl}, nil)
 	rc := rawDial(t, b.Addr)
-	rc.send(1, &wire.QueueDeclare{Queue: excl, Exclusive: true})
-	rc.expect(1, &wire.QueueDeclareOk{})
-	rc.send(1, &wire.BasicConsume{Queue: q, ConsumerTag: "c"})
-	rc.expect(1, &wire.BasicConsumeOk{})
-	rc.expect(1, &wire.BasicDeliver{})
+	rc.send(t, 1, &wire.QueueDeclare{Queue: excl, Exclusive: true})
+	expectMethod[*wire.QueueDeclareOk](t, rc, 1)
+	rc.send(t, 1, &wire.BasicConsume{Queue: q, ConsumerTag: "c"})
+	expectMethod[*wire.BasicConsumeOk](t, rc, 1)
+	expectMethod[*wire.BasicDeliver](t, rc, 1)
 	waitCount(t, conn, q, 0)
 	if err := rc.nc.Close(); err != nil {
 		t.Fatal(err)

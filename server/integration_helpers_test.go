@@ -12,12 +12,10 @@ package server_test
 // unique and every queue and exchange a test declares is deleted at cleanup.
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -26,7 +24,6 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server"
 	"github.com/warrenmq/warren/server/servertest"
 )
@@ -415,75 +412,16 @@ func waitConfirm(t *testing.T, confirms <-chan amqp.Confirmation) amqp.Confirmat
 	return amqp.Confirmation{}
 }
 
-// rawConn is a bare AMQP connection on the wire codec, for what the client
-// library hides: server-generated consumer tags, multiple=true confirms.
-type rawConn struct {
-	t   *testing.T
-	nc  net.Conn
-	r   *wire.Reader
-	dec *wire.Decoder
-}
-
-// rawDial connects and completes the handshake as guest with frame_max
-// 131072, no heartbeats, and channel 1 open.
-func rawDial(t *testing.T, addr string) *rawConn {
+// rawDial connects with the raw client of rawclient_test.go, for what the
+// client library hides (server-generated consumer tags, multiple=true
+// confirms): logged in as guest, channel 1 open, content frames skipped.
+func rawDial(t *testing.T, addr string) *rawClient {
 	t.Helper()
-	rc := rawHandshakeStart(t, addr)
-	rc.send(0, &wire.ConnectionStartOk{Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US", ClientProperties: wire.Table{}})
-	rc.expect(0, &wire.ConnectionTune{})
-	rc.send(0, &wire.ConnectionTuneOk{ChannelMax: 10, FrameMax: 131072})
-	rc.send(0, &wire.ConnectionOpen{VirtualHost: "/"})
-	rc.expect(0, &wire.ConnectionOpenOk{})
-	rc.send(1, &wire.ChannelOpen{})
-	rc.expect(1, &wire.ChannelOpenOk{})
-	return rc
-}
-
-func (rc *rawConn) send(channel uint16, ms ...wire.Method) {
-	rc.t.Helper()
-	var b []byte
-	for _, m := range ms {
-		var err error
-		if b, err = wire.AppendMethodFrame(b, channel, m); err != nil {
-			rc.t.Fatal(err)
-		}
-	}
-	if _, err := rc.nc.Write(b); err != nil {
-		rc.t.Fatal(err)
-	}
-}
-
-// next reads the next method, skipping heartbeats and content frames.
-func (rc *rawConn) next() (uint16, wire.Method) {
-	rc.t.Helper()
-	for {
-		f, err := rc.r.ReadFrame()
-		if err != nil {
-			rc.t.Fatalf("read frame: %v", err)
-		}
-		if f.Type != wire.FrameMethod {
-			continue
-		}
-		m, err := rc.dec.DecodeMethod(f.Payload)
-		if err != nil {
-			rc.t.Fatalf("decode method: %v", err)
-		}
-		return f.Channel, m
-	}
-}
-
-// expect reads the next method and fails unless it has want's type and
-// channel; it returns the method read.
-func (rc *rawConn) expect(channel uint16, want wire.Method) wire.Method {
-	rc.t.Helper()
-	chn, m := rc.next()
-	if chn != channel || m.MethodName() != want.MethodName() {
-		if cl, ok := m.(*wire.ConnectionClose); ok {
-			rc.t.Fatalf("got connection.close %d %q, want %s", cl.ReplyCode, cl.ReplyText, want.MethodName())
-		}
-		rc.t.Fatalf("got %s on channel %d, want %s on channel %d", m.MethodName(), chn, want.MethodName(), channel)
-	}
-	return m
+	c := dialRaw(t, addr)
+	handshake(t, c)
+	openChannel(t, c, 1)
+	c.skipContent = true
+	return c
 }
 
 // publisher publishes on a confirm channel so that a test can wait until
@@ -521,30 +459,4 @@ func (p *publisher) wait() {
 	for ; p.pending > 0; p.pending-- {
 		waitConfirm(p.t, p.confirms)
 	}
-}
-
-// rawHandshakeStart connects and reads connection.start.
-func rawHandshakeStart(t *testing.T, addr string) *rawConn {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(waitTimeout))
-	rc := &rawConn{t: t, nc: nc, r: wire.NewReader(bufio.NewReader(nc), 1<<20), dec: wire.NewDecoder()}
-	if _, err := nc.Write(wire.ProtocolHeader); err != nil {
-		t.Fatal(err)
-	}
-	rc.expect(0, &wire.ConnectionStart{})
-	return rc
-}
-
-// rawDialTune connects, logs in as guest and returns the server's
-// connection.tune.
-func rawDialTune(t *testing.T, addr string) *wire.ConnectionTune {
-	t.Helper()
-	rc := rawHandshakeStart(t, addr)
-	rc.send(0, &wire.ConnectionStartOk{Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US", ClientProperties: wire.Table{}})
-	return rc.expect(0, &wire.ConnectionTune{}).(*wire.ConnectionTune)
 }

@@ -57,6 +57,9 @@ type rawClient struct {
 	dec  *wire.Decoder
 	logf func(format string, args ...any) // nil: quiet (fuzzing)
 	tune wire.ConnectionTune              // the server's connection.tune
+	// skipContent makes nextMethod skip header and body frames, for tests
+	// that look only at methods.
+	skipContent bool
 }
 
 // dialRaw connects to addr; the socket is closed when the test ends.
@@ -150,8 +153,8 @@ func (c *rawClient) readBytes(n int) ([]byte, error) {
 	return b[:k], err
 }
 
-// nextMethod reads up to the next method frame, skipping heartbeats. Any
-// other frame is an error.
+// nextMethod reads up to the next method frame, skipping heartbeats (and
+// content frames with skipContent). Any other frame is an error.
 func (c *rawClient) nextMethod() (uint16, wire.Method, error) {
 	for {
 		f, err := c.readFrame()
@@ -161,6 +164,11 @@ func (c *rawClient) nextMethod() (uint16, wire.Method, error) {
 		switch f.Type {
 		case wire.FrameHeartbeat:
 			continue
+		case wire.FrameHeader, wire.FrameBody:
+			if c.skipContent {
+				continue
+			}
+			return 0, nil, fmt.Errorf("unexpected frame type %d on channel %d", f.Type, f.Channel)
 		case wire.FrameMethod:
 			m, err := c.dec.DecodeMethod(f.Payload)
 			if err != nil {
