@@ -55,13 +55,9 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 			return ae
 		}
 		if size > uint64(ch.c.srv.opts.MaxMessageSize) {
-			ch.content = contentState{}
-			ch.c.closeChannel(ch, &amqpError{
-				code:    wire.PreconditionFailed,
-				text:    "PRECONDITION_FAILED - message size " + strconv.FormatUint(size, 10) + " is larger than configured max size " + strconv.FormatInt(ch.c.srv.opts.MaxMessageSize, 10),
-				classID: wire.ClassBasic, methodID: 40,
-			})
-			return nil
+			ae := errorf(wire.PreconditionFailed, "message size %d is larger than configured max size %d", size, ch.c.srv.opts.MaxMessageSize)
+			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
+			return ae
 		}
 		// One allocation holds the properties and the body.
 		buf := make([]byte, len(props)+int(size))
@@ -101,7 +97,7 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		// RabbitMQ looks the exchange up when the publish arrives, not at
 		// commit.
 		if ae := ch.c.vh.checkPublish(msg.Exchange); ae != nil {
-			ae.classID, ae.methodID = wire.ClassBasic, 40 // basic.publish
+			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
 			return ae
 		}
 		return ch.txAdd(ch.tx.Publish(msg, mandatory))
@@ -109,7 +105,7 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	err := ch.publish(msg, mandatory)
 	if err != nil {
 		if ae, ok := err.(*amqpError); ok && ae.classID == 0 {
-			ae.classID, ae.methodID = wire.ClassBasic, 40 // basic.publish
+			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
 		}
 	}
 	return err
