@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -15,12 +14,12 @@ import (
 )
 
 // benchTargets returns the brokers to measure: an in-process Warren, and
-// the broker at WARREN_BENCH_REF_URL (a reference RabbitMQ, say) if set, so
-// both run with the same client in the same run.
+// the broker at WARREN_REF_URL (a reference RabbitMQ) if set, so both run
+// with the same client in the same run.
 func benchTargets(b *testing.B) map[string]string {
 	targets := map[string]string{"warren": servertest.Start(b).URL}
-	if ref := os.Getenv("WARREN_BENCH_REF_URL"); ref != "" {
-		targets["reference"] = ref
+	if refURL != "" {
+		targets["reference"] = refURL
 	}
 	return targets
 }

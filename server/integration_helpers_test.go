@@ -47,7 +47,7 @@ var nameSeq atomic.Uint64
 // start runs a broker for the test: an in-process Warren, or the reference
 // broker when WARREN_REF_URL is set (then options cannot apply, and a test
 // that sets some is skipped).
-func start(t *testing.T, modify ...func(*server.Options)) *servertest.Broker {
+func start(t testing.TB, modify ...func(*server.Options)) *servertest.Broker {
 	t.Helper()
 	if refURL != "" {
 		if len(modify) > 0 {

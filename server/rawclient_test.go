@@ -10,44 +10,30 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server"
-	"github.com/warrenmq/warren/server/servertest"
 )
 
 // rawTimeout bounds every read and write: it is a failure bound, never
 // something a test waits for.
 const rawTimeout = 10 * time.Second
 
-// referenceEnv names a reference broker (RabbitMQ, host:port on loopback,
-// guest/guest) to run the raw tests against instead of Warren, to check
-// that their expectations are RabbitMQ's:
-//
-//	WARREN_REFERENCE_ADDR=127.0.0.1:5673 go test -run 'TestRaw' ./server/
-const referenceEnv = "WARREN_REFERENCE_ADDR"
-
 // rawTarget returns the address to test: a fresh Warren started with
-// modify, or the reference broker. A test that needs Warren options
-// (modify) is skipped against the reference broker.
+// modify, or the reference broker when WARREN_REF_URL is set (refURL in
+// integration_helpers_test.go), to check that the expectations are
+// RabbitMQ's. A test that needs Warren options (modify) is skipped against
+// the reference broker.
 func rawTarget(t testing.TB, modify ...func(*server.Options)) string {
 	t.Helper()
-	if ref := os.Getenv(referenceEnv); ref != "" {
-		if len(modify) > 0 {
-			t.Skip("needs Warren options; not run against the reference broker")
-		}
-		return ref
-	}
-	return servertest.Start(t, modify...).Addr
+	return start(t, modify...).Addr
 }
 
-// isReference reports whether the raw tests run against the reference
-// broker.
-func isReference() bool { return os.Getenv(referenceEnv) != "" }
+// isReference reports whether the tests run against the reference broker.
+func isReference() bool { return refURL != "" }
 
 // rawClient is one raw connection.
 type rawClient struct {

@@ -5,7 +5,7 @@ package server_test
 // each case. Timing is not compared: RabbitMQ closes the socket 3 s after a
 // refusal before tune-ok, or after a frame error, and waits up to 30 s for
 // close-ok; Warren does at once, and waits CloseTimeout. Run against a
-// reference broker with WARREN_REFERENCE_ADDR (rawclient_test.go).
+// reference broker with WARREN_REF_URL (integration_helpers_test.go).
 
 import (
 	"net"
