@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -137,6 +138,15 @@ func (q *Queue) leaseEnded() {
 
 func now() int64 { return time.Now().UnixNano() }
 
+// ExpiryAt is now (Unix nanoseconds) plus ttl, saturating instead of
+// overflowing: a huge TTL from a client means "never", not "already".
+func ExpiryAt(now int64, ttl time.Duration) int64 {
+	if ttl > 0 && now > math.MaxInt64-int64(ttl) {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
+}
+
 // unlockAndEmit releases q.mu and hands collected dead messages to the hook.
 func (q *Queue) unlockAndEmit() {
 	dead := q.pendingDead
@@ -159,7 +169,7 @@ func (q *Queue) Publish(m *Message) error {
 	e := Entry{Msg: m, Seq: q.nextSeq, ExpiresAt: m.ExpiresAt}
 	q.nextSeq++
 	if q.opts.MessageTTL >= 0 {
-		at := now() + int64(q.opts.MessageTTL)
+		at := ExpiryAt(now(), q.opts.MessageTTL)
 		if e.ExpiresAt == 0 || at < e.ExpiresAt {
 			e.ExpiresAt = at
 		}
@@ -180,16 +190,6 @@ func (q *Queue) Publish(m *Message) error {
 			q.mu.Unlock()
 			return ErrRejectPublish
 		}
-	}
-	// RabbitMQ offers a new message to the consumers before it looks at
-	// its TTL, so a TTL of 0 means "now or never": with nothing queued
-	// ahead of it, a consumer that can take it gets it.
-	if q.ready.len() == 0 && !q.blocked && len(q.consumers) > 0 {
-		if q.offerLocked(e) {
-			q.unlockAndEmit()
-			return nil
-		}
-		q.blocked = true
 	}
 	q.ready.push(e)
 	q.readyBytes += int64(m.Size())
@@ -441,7 +441,7 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	defer q.mu.Unlock()
 	for i, s := range q.consumers {
 		if s.c == c {
-			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			q.consumers = slices.Delete(q.consumers, i, i+1) // zeroes the freed slot
 			q.mixed = len(q.consumers) > 0 && q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority
 			if q.next > i {
 				q.next--

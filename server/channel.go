@@ -109,23 +109,17 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 // settle applies basic.ack (kind Ack), basic.nack or basic.reject.
 func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
 	ch.mu.Lock()
-	globalFull := ch.globalPrefetch > 0 && ch.unacked.live >= int(ch.globalPrefetch)
 	// With multiple too the tag itself must be outstanding, as RabbitMQ
 	// wants; then the ack fails whole and settles nothing.
 	if !(multiple && tag == 0) && ch.unacked.find(tag) < 0 {
 		ch.mu.Unlock()
 		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}
+	kick := ch.creditKicksLocked() // before the settle frees the credit
 	recs := ch.unacked.take(tag, multiple, ch.settled[:0])
 	for _, r := range recs {
 		if r.cs != nil {
 			r.cs.unacked--
-		}
-	}
-	var kick []*queueRec
-	if globalFull {
-		for _, cs := range ch.consumers {
-			kick = append(kick, cs.rec)
 		}
 	}
 	ch.mu.Unlock()
@@ -166,6 +160,7 @@ func entries(recs []unackedRecord) []queue.Entry {
 // recover requeues every unacked delivery (basic.recover requeue=true).
 func (ch *channel) recover() {
 	ch.mu.Lock()
+	kick := ch.creditKicksLocked()
 	recs := ch.unacked.all()
 	for _, r := range recs {
 		if r.cs != nil {
@@ -174,6 +169,23 @@ func (ch *channel) recover() {
 	}
 	ch.mu.Unlock()
 	requeueAll(recs)
+	for _, r := range kick {
+		r.q.Kick()
+	}
+}
+
+// creditKicksLocked returns the queues to kick after deliveries are
+// settled: with the channel's global prefetch full, every consumer's queue
+// may have been refused and must be told there is room again.
+func (ch *channel) creditKicksLocked() []*queueRec {
+	if ch.globalPrefetch == 0 || ch.unacked.live < int(ch.globalPrefetch) {
+		return nil
+	}
+	kick := make([]*queueRec, 0, len(ch.consumers))
+	for _, cs := range ch.consumers {
+		kick = append(kick, cs.rec)
+	}
+	return kick
 }
 
 func requeueAll(recs []unackedRecord) {

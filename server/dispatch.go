@@ -29,6 +29,9 @@ func (ch *channel) handle(m wire.Method) error {
 		return ch.ack(txn.Reject, m.DeliveryTag, false, m.Requeue)
 
 	case *wire.ChannelClose:
+		if ch.confirm != nil {
+			ch.confirm.Emit(ch.sendConfirm) // settled confirms go before close-ok
+		}
 		ch.shutdown()
 		delete(c.channels, ch.id)
 		c.out.sendMethod(ch.id, &wire.ChannelCloseOk{})

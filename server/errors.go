@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/warrenmq/warren/internal/wire"
 )
@@ -42,7 +43,7 @@ var codeNames = map[uint16]string{
 // errorf builds an exception whose text starts with the code's name, as
 // RabbitMQ's do ("NOT_FOUND - no queue 'q' in vhost '/'").
 func errorf(code uint16, format string, args ...any) *amqpError {
-	return &amqpError{code: code, text: codeNames[code] + " - " + fmt.Sprintf(format, args...)}
+	return &amqpError{code: code, text: replyText(codeNames[code] + " - " + fmt.Sprintf(format, args...))}
 }
 
 // asAMQPError turns any error from handling a frame into an exception,
@@ -52,7 +53,7 @@ func asAMQPError(err error, m wire.Method) *amqpError {
 	if !errors.As(err, &ae) {
 		var we *wire.Error
 		if errors.As(err, &we) {
-			ae = &amqpError{code: we.Code, text: we.Text, classID: we.ClassID, methodID: we.MethodID}
+			ae = &amqpError{code: we.Code, text: replyText(we.Text), classID: we.ClassID, methodID: we.MethodID}
 		} else {
 			ae = errorf(wire.InternalError, "%v", err)
 		}
@@ -61,4 +62,18 @@ func asAMQPError(err error, m wire.Method) *amqpError {
 		ae.classID, ae.methodID = m.ClassID(), m.MethodID()
 	}
 	return ae
+}
+
+// replyText cuts a reply text to the 255 bytes a shortstr holds (at a UTF-8
+// boundary), as RabbitMQ does: a longer one could not be encoded, and the
+// client would never get its close.
+func replyText(s string) string {
+	if len(s) <= 255 {
+		return s
+	}
+	cut := 255
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -118,7 +118,7 @@ func finishMessage(m *queue.Message) {
 		var p wire.Properties
 		if p.Decode(m.Props) == nil {
 			if ms, err := strconv.ParseInt(p.Expiration, 10, 64); err == nil && ms >= 0 {
-				m.ExpiresAt = time.Now().UnixNano() + ms*int64(time.Millisecond)
+				m.ExpiresAt = queue.ExpiryAt(time.Now().UnixNano(), millis(ms))
 			}
 		}
 	}

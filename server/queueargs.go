@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/warrenmq/warren/internal/wire"
@@ -137,12 +138,12 @@ func parseQueueArgs(args wire.Table) (queueConfig, *queueArgError) {
 	if n, ok, err := integer("x-expires", false); err != nil {
 		return cfg, err
 	} else if ok {
-		cfg.opts.Expires = time.Duration(n) * time.Millisecond
+		cfg.opts.Expires = millis(n)
 	}
 	if n, ok, err := integer("x-message-ttl", true); err != nil {
 		return cfg, err
 	} else if ok {
-		cfg.opts.MessageTTL = time.Duration(n) * time.Millisecond
+		cfg.opts.MessageTTL = millis(n)
 	}
 	if v, ok := args["x-dead-letter-exchange"]; ok {
 		s, isString := v.(string)
@@ -250,4 +251,13 @@ func argsEquivalent(keys []string, current, received wire.Table) (string, bool) 
 		}
 	}
 	return "", true
+}
+
+// millis converts a client's millisecond count to a Duration, saturating
+// at the largest Duration rather than wrapping to a small or negative one.
+func millis(ms int64) time.Duration {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -106,13 +106,15 @@ func (s *Server) Serve() error {
 			return ErrServerClosed
 		}
 		s.conns[c] = struct{}{}
-		s.mu.Unlock()
+		// Counted before the lock is released, so a Shutdown that sees c
+		// also waits for it.
 		s.startGoroutine(func() {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
 		})
+		s.mu.Unlock()
 	}
 }
 

@@ -89,8 +89,18 @@ func (l *unackedList) compact() {
 		l.recs, l.head = l.recs[:0], 0
 		return
 	}
-	if l.head > 1024 && l.head > len(l.recs)/2 {
-		n := copy(l.recs, l.recs[l.head:])
+	// Pack the live records (in order) once holes outnumber them: an old
+	// delivery left unacked must not make the list, and every find, grow
+	// with each later delivery.
+	holes := len(l.recs) - l.head - l.live
+	if holes > 1024 && holes > l.live {
+		n := 0
+		for _, r := range l.recs[l.head:] {
+			if r.tag != 0 {
+				l.recs[n] = r
+				n++
+			}
+		}
 		clear(l.recs[n:])
 		l.recs, l.head = l.recs[:n], 0
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -322,6 +323,9 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 	}
 	if m.Exclusive {
 		r.owner = c
+		// Forget the ones deleted meanwhile, so a connection that declares
+		// and deletes reply queues all day holds only the live ones.
+		c.exclusiveQueues = slices.DeleteFunc(c.exclusiveQueues, func(r *queueRec) bool { return r.q.Deleted() })
 		c.exclusiveQueues = append(c.exclusiveQueues, r)
 	}
 	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })

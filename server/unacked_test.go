@@ -1,0 +1,47 @@
+package server
+
+import "testing"
+
+// One delivery left unacked while later ones are acked one by one must not
+// make the list grow with every delivery (nor every find scan them all).
+func TestUnackedListStaysSmallAroundAnOldDelivery(t *testing.T) {
+	var l unackedList
+	l.push(unackedRecord{tag: 1})
+	for tag := uint64(2); tag <= 200_000; tag++ {
+		l.push(unackedRecord{tag: tag})
+		if got := l.take(tag, false, nil); len(got) != 1 || got[0].tag != tag {
+			t.Fatalf("take(%d) = %v", tag, got)
+		}
+		if len(l.recs) > 4096 {
+			t.Fatalf("after %d deliveries the list holds %d records for %d live", tag, len(l.recs), l.live)
+		}
+	}
+	if l.live != 1 || l.find(1) < 0 {
+		t.Fatalf("live = %d, find(1) = %d; want the old delivery still there", l.live, l.find(1))
+	}
+	if got := l.take(0, true, nil); len(got) != 1 || got[0].tag != 1 {
+		t.Fatalf("take all = %v, want [1]", got)
+	}
+}
+
+// Multiple acks take exactly the records up to the tag, in order, across
+// holes.
+func TestUnackedListMultipleAcrossHoles(t *testing.T) {
+	var l unackedList
+	for tag := uint64(1); tag <= 10; tag++ {
+		l.push(unackedRecord{tag: tag})
+	}
+	l.take(3, false, nil)
+	l.take(5, false, nil)
+	got := l.take(6, true, nil)
+	var tags []uint64
+	for _, r := range got {
+		tags = append(tags, r.tag)
+	}
+	if want := []uint64{1, 2, 4, 6}; len(tags) != len(want) || tags[0] != 1 || tags[1] != 2 || tags[2] != 4 || tags[3] != 6 {
+		t.Fatalf("multiple ack of 6 took %v, want %v", tags, want)
+	}
+	if l.live != 4 || l.find(7) < 0 || l.find(6) >= 0 {
+		t.Fatalf("live = %d, find(7) = %d, find(6) = %d", l.live, l.find(7), l.find(6))
+	}
+}
