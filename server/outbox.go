@@ -133,6 +133,15 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		select {
 		case <-o.wake:
 		case now := <-ticker.C:
+			if now.Sub(lastWrite) >= time.Second {
+				// idle: give back the buffers a burst grew
+				spare = nil
+				o.mu.Lock()
+				if len(o.buf) == 0 && cap(o.buf) > lowWater {
+					o.buf = nil
+				}
+				o.mu.Unlock()
+			}
 			hb := heartbeat()
 			if hb <= 0 || now.Sub(lastWrite) < hb/2 {
 				continue
@@ -158,7 +167,7 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		if cap(out) <= 4*highWater {
 			spare = out[:0]
 		} else {
-			spare = nil // let a burst's big buffer go
+			spare = nil // let an outsized burst's buffer go
 		}
 		if !closing {
 			// Queues refused while the backlog was high may deliver again.

@@ -59,8 +59,11 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
 			return ae
 		}
-		// One allocation holds the properties and the body.
-		buf := make([]byte, len(props)+int(size))
+		// One allocation holds the properties and the body. A large body
+		// gets room as its bytes arrive, so a header claiming 128 MiB on
+		// every channel costs nothing until the bytes are sent.
+		room := min(size, preallocBody)
+		buf := make([]byte, len(props), len(props)+int(room))
 		copy(buf, props)
 		cs.msg = &queue.Message{
 			Exchange: cs.exchange, RoutingKey: cs.routingKey,
@@ -77,7 +80,7 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 			cs.overrun = true
 			return nil
 		}
-		copy(cs.msg.Body[cs.received:], f.Payload)
+		cs.msg.Body = appendBody(cs.msg.Body, f.Payload, cs.bodySize)
 		cs.received += uint64(len(f.Payload))
 	}
 	if cs.received < cs.bodySize {
@@ -109,6 +112,22 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		}
 	}
 	return err
+}
+
+// preallocBody is the most body room reserved when a content header
+// arrives; past it the body grows with the bytes actually received.
+const preallocBody = 1 << 20
+
+// appendBody appends a body frame, growing the buffer at most to the
+// declared size (doubling, so a large body is copied O(log n) times).
+func appendBody(body, frame []byte, declared uint64) []byte {
+	if need := len(body) + len(frame); need > cap(body) {
+		grown := min(max(2*cap(body), need), int(declared))
+		nb := make([]byte, len(body), grown)
+		copy(nb, body)
+		body = nb
+	}
+	return append(body, frame...)
 }
 
 // finishMessage reads what routing needs from the properties.
