@@ -281,15 +281,7 @@ func TestGet(t *testing.T) {
 }
 
 func TestAckMultiple(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-	p := newPublisher(t, conn)
-	for i := 1; i <= 5; i++ {
-		p.body("", q, fmt.Sprint(i))
-	}
-	p.wait()
+	_, conn, ch, q, _ := numberedQueue(t, 5)
 	cch := mustChannel(t, conn)
 	msgs := consume(t, cch, q, false)
 	var ds []amqp.Delivery
@@ -311,15 +303,7 @@ func TestAckMultiple(t *testing.T) {
 }
 
 func TestNackRejectRequeueOrder(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-	p := newPublisher(t, conn)
-	for i := 1; i <= 8; i++ {
-		p.body("", q, fmt.Sprint(i))
-	}
-	p.wait()
+	_, conn, _, q, _ := numberedQueue(t, 8)
 	cch := mustChannel(t, conn)
 	if err := cch.Qos(5, 0, false); err != nil {
 		t.Fatal(err)
@@ -354,15 +338,7 @@ func TestNackRejectRequeueOrder(t *testing.T) {
 }
 
 func TestRequeueKeepsOriginalPosition(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-	p := newPublisher(t, conn)
-	for i := 1; i <= 6; i++ {
-		p.body("", q, fmt.Sprint(i))
-	}
-	p.wait()
+	_, conn, ch, q, _ := numberedQueue(t, 6)
 	for range 5 {
 		get(t, ch, q, false)
 	}
@@ -436,15 +412,7 @@ func TestAckMultipleUnknownTag(t *testing.T) {
 		pre  bool // ack tag 2 alone first
 	}{{"beyond", 99, false}, {"already acked", 2, true}} {
 		t.Run(c.name, func(t *testing.T) {
-			b := start(t)
-			conn := dial(t, b.URL)
-			ch := mustChannel(t, conn)
-			q := declareQueue(t, b, ch, nil)
-			p := newPublisher(t, conn)
-			for i := 1; i <= 3; i++ {
-				p.body("", q, fmt.Sprint(i))
-			}
-			p.wait()
+			_, conn, ch, q, _ := numberedQueue(t, 3)
 			for range 3 {
 				get(t, ch, q, false)
 			}
@@ -493,15 +461,7 @@ func TestNoAckDeliveryCannotBeAcked(t *testing.T) {
 func TestUnackedRequeuedOnClose(t *testing.T) {
 	for _, how := range []string{"channel", "connection"} {
 		t.Run(how, func(t *testing.T) {
-			b := start(t)
-			conn := dial(t, b.URL)
-			ch := mustChannel(t, conn)
-			q := declareQueue(t, b, ch, nil)
-			p := newPublisher(t, conn)
-			for i := 1; i <= 4; i++ {
-				p.body("", q, fmt.Sprint(i))
-			}
-			p.wait()
+			b, conn, ch, q, _ := numberedQueue(t, 4)
 
 			cconn := dial(t, b.URL)
 			cch := mustChannel(t, cconn)
@@ -528,15 +488,7 @@ func TestUnackedRequeuedOnClose(t *testing.T) {
 }
 
 func TestQosPerConsumer(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-	p := newPublisher(t, conn)
-	for i := 1; i <= 10; i++ {
-		p.body("", q, fmt.Sprint(i))
-	}
-	p.wait()
+	_, conn, _, q, _ := numberedQueue(t, 10)
 
 	cch := mustChannel(t, conn)
 	if err := cch.Qos(2, 0, false); err != nil {
@@ -856,15 +808,7 @@ func TestTxPublish(t *testing.T) {
 }
 
 func TestTxAcks(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-	p := newPublisher(t, conn)
-	for i := 1; i <= 3; i++ {
-		p.body("", q, fmt.Sprint(i))
-	}
-	p.wait()
+	_, conn, ch, q, _ := numberedQueue(t, 3)
 
 	tch := mustChannel(t, conn)
 	if err := tch.Tx(); err != nil {

@@ -25,7 +25,6 @@ type channel struct {
 	routed    []*queueRec
 	settled   []unackedRecord
 	txTags    map[uint64]bool // delivery tags settled in the open transaction
-	flow      bool            // channel.flow active, always true: false is refused
 
 	mu             sync.Mutex // guards the fields below
 	closed         bool       // no more deliveries
@@ -60,11 +59,11 @@ type consumer struct {
 	priority  int    // x-priority consume argument
 	prefetch  uint16 // 0: unlimited
 	unacked   int    // guarded by ch.mu
-	active    bool   // guarded by ch.mu; set once consume-ok is sent
+	active    bool   // guarded by ch.mu; from consume-ok until cancelled
 }
 
 func newChannel(c *conn, id uint16) *channel {
-	return &channel{id: id, c: c, consumers: map[string]*consumer{}, flow: true}
+	return &channel{id: id, c: c, consumers: map[string]*consumer{}}
 }
 
 // Deliver implements queue.Consumer: it is called with the queue's lock held.
@@ -72,7 +71,7 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 	ch := cs.ch
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.closed || !cs.active || ch.consumers[cs.tag] != cs {
+	if ch.closed || !cs.active {
 		return false
 	}
 	if !cs.noAck {
@@ -124,23 +123,7 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue boo
 	}
 	ch.mu.Unlock()
 
-	// Settle per queue, in runs, so each queue's lock is taken once a run.
-	for i := 0; i < len(recs); {
-		j := i + 1
-		for j < len(recs) && recs[j].rec == recs[i].rec {
-			j++
-		}
-		q := recs[i].rec.q
-		switch {
-		case kind == txn.Ack:
-			q.Ack(j - i)
-		case requeue:
-			q.Requeue(entries(recs[i:j]))
-		default:
-			q.Discard(entries(recs[i:j]))
-		}
-		i = j
-	}
+	applySettle(recs, kind, requeue)
 	clear(recs)
 	ch.settled = recs[:0]
 	for _, r := range kick {
@@ -188,13 +171,27 @@ func (ch *channel) creditKicksLocked() []*queueRec {
 	return kick
 }
 
-func requeueAll(recs []unackedRecord) {
+// requeueAll puts deliveries back in their queues.
+func requeueAll(recs []unackedRecord) { applySettle(recs, txn.Reject, true) }
+
+// applySettle hands settled deliveries to their queues: acked, requeued or
+// discarded. Consecutive records of one queue go as one run, so each
+// queue's lock is taken once a run.
+func applySettle(recs []unackedRecord, kind txn.SettleKind, requeue bool) {
 	for i := 0; i < len(recs); {
 		j := i + 1
 		for j < len(recs) && recs[j].rec == recs[i].rec {
 			j++
 		}
-		recs[i].rec.q.Requeue(entries(recs[i:j]))
+		q := recs[i].rec.q
+		switch {
+		case kind == txn.Ack:
+			q.Ack(j - i)
+		case requeue:
+			q.Requeue(entries(recs[i:j]))
+		default:
+			q.Discard(entries(recs[i:j]))
+		}
 		i = j
 	}
 }
@@ -207,11 +204,17 @@ func (ch *channel) addConsumer(cs *consumer) error {
 	ch.mu.Unlock()
 	if err := cs.rec.q.AddConsumer(cs, cs.noAck, cs.exclusive, cs.priority); err != nil {
 		ch.mu.Lock()
-		delete(ch.consumers, cs.tag)
+		ch.removeConsumerLocked(cs)
 		ch.mu.Unlock()
 		return err
 	}
 	return nil
+}
+
+// removeConsumerLocked forgets cs; Deliver refuses it from now on.
+func (ch *channel) removeConsumerLocked(cs *consumer) {
+	delete(ch.consumers, cs.tag)
+	cs.active = false
 }
 
 // cancel removes a consumer at the client's request; it reports whether the
@@ -219,7 +222,9 @@ func (ch *channel) addConsumer(cs *consumer) error {
 func (ch *channel) cancel(tag string) bool {
 	ch.mu.Lock()
 	cs, ok := ch.consumers[tag]
-	delete(ch.consumers, tag)
+	if ok {
+		ch.removeConsumerLocked(cs)
+	}
 	ch.mu.Unlock()
 	if ok {
 		ch.detach(cs)
@@ -242,7 +247,7 @@ func (ch *channel) serverCancel(cs *consumer) {
 	ch.mu.Lock()
 	ok := !ch.closed && ch.consumers[cs.tag] == cs
 	if ok {
-		delete(ch.consumers, cs.tag)
+		ch.removeConsumerLocked(cs)
 	}
 	ch.mu.Unlock()
 	if ok && ch.c.capCancelNotify {

@@ -424,6 +424,22 @@ func rawDial(t *testing.T, addr string) *rawClient {
 	return c
 }
 
+// numberedQueue starts a broker with a fresh queue holding the messages
+// "1" to "n", confirmed, and returns everything a test goes on with.
+func numberedQueue(t *testing.T, n int) (*servertest.Broker, *amqp.Connection, *amqp.Channel, string, *publisher) {
+	t.Helper()
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := declareQueue(t, b, ch, nil)
+	p := newPublisher(t, conn)
+	for i := 1; i <= n; i++ {
+		p.body("", q, fmt.Sprint(i))
+	}
+	p.wait()
+	return b, conn, ch, q, p
+}
+
 // publisher publishes on a confirm channel so that a test can wait until
 // every message has been routed and enqueued before it looks at queues.
 type publisher struct {
