@@ -2,4 +2,9 @@ module github.com/warrenmq/warren
 
 go 1.26.8
 
-require github.com/rabbitmq/amqp091-go v1.16.0 // indirect
+require (
+	github.com/rabbitmq/amqp091-go v1.16.0
+	go.etcd.io/bbolt v1.5.0
+)
+
+require golang.org/x/sys v0.45.0 // indirect

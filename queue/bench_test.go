@@ -23,10 +23,10 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	m := &Message{RoutingKey: "k", Body: make([]byte, 64)}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := q.Publish(m); err != nil {
+		if _, err := q.Publish(m); err != nil {
 			b.Fatal(err)
 		}
-		q.Ack(1)
+		q.Ack(make([]Entry, 1))
 	}
 	if s := q.Stats(); s.Ready != 0 || s.Unacked != 0 {
 		b.Fatalf("Stats %+v", s)
@@ -40,7 +40,7 @@ func BenchmarkPublishGet(b *testing.B) {
 	m := &Message{RoutingKey: "k", Body: make([]byte, 64)}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := q.Publish(m); err != nil {
+		if _, err := q.Publish(m); err != nil {
 			b.Fatal(err)
 		}
 		if _, _, ok := q.Get(true); !ok {
@@ -59,7 +59,7 @@ func BenchmarkPublishGetBacklog(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for range backlog {
-			if err := q.Publish(m); err != nil {
+			if _, err := q.Publish(m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -81,7 +81,7 @@ func TestPublishDeliverAllocs(t *testing.T) {
 	m := &Message{Body: make([]byte, 8)}
 	if n := testing.AllocsPerRun(1000, func() {
 		q.Publish(m)
-		q.Ack(1)
+		q.Ack(make([]Entry, 1))
 	}); n != 0 {
 		t.Fatalf("Publish+deliver+Ack allocates %.1f times", n)
 	}

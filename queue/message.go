@@ -26,6 +26,9 @@ type Entry struct {
 	Seq uint64
 	// Redelivered is set once the entry has been delivered and requeued.
 	Redelivered bool
+	// Stored is set when the entry has been logged to the queue's Store:
+	// settling or dropping it must delete it there.
+	Stored bool
 	// ExpiresAt is Unix nanoseconds after which the entry is dead, 0 for never.
 	ExpiresAt int64
 }

@@ -47,7 +47,24 @@ type Options struct {
 	// Expires is x-expires: how long the queue may go unused (no consumers,
 	// no basic.get, no queue.declare) before it is deleted; 0 means never.
 	Expires time.Duration
+
+	// Store, if set, keeps the queue's entries on disk: the persistent
+	// messages of a Durable queue, and every ready message past Window.
+	Store Store
+	// ID is the queue's id in Store.
+	ID uint64
+	// Durable queues log persistent messages to Store before they are
+	// confirmed.
+	Durable bool
+	// Window is roughly the most bytes of ready messages the queue keeps in
+	// memory; past it new messages are paged out to Store and read back as
+	// the queue drains. 0 means DefaultWindow. Without a Store it is
+	// unbounded.
+	Window int64
 }
+
+// DefaultWindow is the memory window of a queue whose Options leave it 0.
+const DefaultWindow = 8 << 20
 
 // NoLimits returns Options with every limit off.
 func NoLimits() Options { return Options{MessageTTL: -1, MaxLength: -1, MaxLengthBytes: -1} }
@@ -67,8 +84,15 @@ type Queue struct {
 	gone func()       // set once by SetExpireHook before use
 
 	mu         sync.Mutex     // guards the fields below
-	ready      readyList      // messages waiting for a consumer
-	readyBytes int64          // body bytes in ready
+	ready      readyList      // ready messages held in memory
+	readyBytes int64          // body bytes of every ready message, paged or not
+	memBytes   int64          // entryCost of the messages in ready
+	paged      bool           // new messages go to spill, behind disk
+	disk       diskRun        // ready messages on disk only, after ready
+	spill      spillList      // paged messages whose write may not be committed yet, after disk
+	watching   uint64         // the store batch q waits on as a Waiter; 0 for none
+	loadBuf    []Entry        // reused by refillLocked
+	usedStore  bool           // an entry was ever logged to the store
 	unacked    int            // delivered and not yet acked, rejected or requeued
 	consumers  []consumerSlot // by priority, highest first; in subscription order within one
 	mixed      bool           // consumers have more than one priority
@@ -87,7 +111,11 @@ type Queue struct {
 
 // New returns an empty queue.
 func New(name string, opts Options) *Queue {
-	return &Queue{name: name, opts: opts}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	// Seqs start at 1, so "after seq 0" is before every entry.
+	return &Queue{name: name, opts: opts, nextSeq: 1}
 }
 
 // Name returns the queue's name.
@@ -159,12 +187,14 @@ func (q *Queue) unlockAndEmit() {
 
 // Publish appends m to the queue and delivers it if a consumer can take it.
 // It returns ErrDeleted if the queue was deleted and ErrRejectPublish if the
-// queue is full and its overflow is reject-publish.
-func (q *Queue) Publish(m *Message) error {
+// queue is full and its overflow is reject-publish. batch is the store
+// batch that makes the message safe (a persistent message in a durable
+// queue), 0 if it needs none.
+func (q *Queue) Publish(m *Message) (batch uint64, err error) {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
-		return ErrDeleted
+		return 0, ErrDeleted
 	}
 	e := Entry{Msg: m, Seq: q.nextSeq, ExpiresAt: m.ExpiresAt}
 	q.nextSeq++
@@ -174,36 +204,42 @@ func (q *Queue) Publish(m *Message) error {
 			e.ExpiresAt = at
 		}
 	}
+	persist := q.opts.Durable && m.Persistent && q.opts.Store != nil
 	// With nothing waiting, a consumer that can take the message gets it
 	// at once, before TTL or length limits apply: RabbitMQ delivers a
 	// message with a TTL of 0, or to a queue with x-max-length 0, to a
 	// waiting consumer.
-	if q.ready.len() == 0 && !q.blocked && len(q.consumers) > 0 {
+	if q.readyLenLocked() == 0 && !q.blocked && len(q.consumers) > 0 {
+		if persist {
+			// Logged first: the delivery's mark and ack follow it.
+			batch = q.opts.Store.Put(q.opts.ID, e.Seq, m, e.ExpiresAt, false)
+			e.Stored, q.usedStore = true, true
+		}
 		if q.offerLocked(e) {
 			q.unlockAndEmit()
-			return nil
+			return batch, nil
 		}
 		q.blocked = true
 	}
 	if q.overLimitLocked(1, int64(m.Size())) {
 		if q.opts.Overflow == RejectPublish {
+			q.forgetLocked(e)
 			q.mu.Unlock()
-			return ErrRejectPublish
+			return 0, ErrRejectPublish
 		}
 	}
-	q.ready.push(e)
-	q.readyBytes += int64(m.Size())
+	batch = q.enqueueLocked(e, persist, batch)
 	q.enforceLimitsLocked()
 	q.dispatchLocked()
 	q.armTimerLocked()
 	q.unlockAndEmit()
-	return nil
+	return batch, nil
 }
 
 // overLimitLocked reports whether adding n messages of size bytes would pass
 // a length limit.
 func (q *Queue) overLimitLocked(n int, size int64) bool {
-	if q.opts.MaxLength >= 0 && q.ready.len()+n > q.opts.MaxLength {
+	if q.opts.MaxLength >= 0 && q.readyLenLocked()+n > q.opts.MaxLength {
 		return true
 	}
 	return q.opts.MaxLengthBytes >= 0 && q.readyBytes+size > q.opts.MaxLengthBytes
@@ -212,19 +248,26 @@ func (q *Queue) overLimitLocked(n int, size int64) bool {
 // enforceLimitsLocked drops messages from the head until the queue is within
 // its limits, as RabbitMQ's drop-head overflow does.
 func (q *Queue) enforceLimitsLocked() {
-	for q.ready.len() > 0 && q.overLimitLocked(0, 0) {
-		e, _ := q.ready.pop()
-		q.readyBytes -= int64(e.Msg.Size())
-		q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: MaxLen})
+	for q.readyLenLocked() > 0 && q.overLimitLocked(0, 0) {
+		if _, ok := q.headLocked(); !ok {
+			return
+		}
+		q.dropLocked(q.removeHeadLocked(), MaxLen)
 	}
 }
 
-// popLocked returns the next live ready entry, moving expired ones to
-// pendingDead.
+// dropLocked removes a message from the queue for good and hands it to
+// the dead hook.
+func (q *Queue) dropLocked(e Entry, why DeadReason) {
+	q.forgetLocked(e)
+	q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: why})
+}
+
+// popLocked returns the next live ready entry, dropping expired ones.
 func (q *Queue) popLocked() (Entry, bool) {
 	var t int64
 	for {
-		e, ok := q.ready.peek()
+		e, ok := q.headLocked()
 		if !ok {
 			return Entry{}, false
 		}
@@ -233,9 +276,7 @@ func (q *Queue) popLocked() (Entry, bool) {
 				t = now()
 			}
 			if e.ExpiresAt <= t {
-				q.ready.pop()
-				q.readyBytes -= int64(e.Msg.Size())
-				q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: Expired})
+				q.dropLocked(q.removeHeadLocked(), Expired)
 				continue
 			}
 		}
@@ -258,8 +299,7 @@ func (q *Queue) dispatchLocked() {
 			q.blocked = true
 			return
 		}
-		q.ready.pop()
-		q.readyBytes -= int64(e.Msg.Size())
+		q.removeHeadLocked()
 	}
 }
 
@@ -292,6 +332,7 @@ func (q *Queue) offerLocked(e Entry) bool {
 				if !slot.noAck {
 					q.unacked++
 				}
+				q.deliveredLocked(e, slot.noAck)
 				q.next = idx + 1
 				if q.next >= hi {
 					q.next = lo
@@ -305,9 +346,14 @@ func (q *Queue) offerLocked(e Entry) bool {
 }
 
 // armTimerLocked makes sure a timer will expire the head message on time.
+// A head still on disk is not read for it: it is checked for expiry when
+// it is read to be delivered, and the timer is armed then.
 func (q *Queue) armTimerLocked() {
+	if q.deleted {
+		return
+	}
 	e, ok := q.ready.peek()
-	if !ok || e.ExpiresAt == 0 || q.deleted {
+	if !ok || e.ExpiresAt == 0 {
 		return
 	}
 	if q.timerAt != 0 && q.timerAt <= e.ExpiresAt {
@@ -327,7 +373,7 @@ func (q *Queue) expire() {
 	q.mu.Lock()
 	q.timerAt = 0
 	if !q.deleted {
-		q.popLocked() // moves expired head entries to pendingDead
+		q.popLocked() // drops expired head entries
 		q.armTimerLocked()
 	}
 	q.unlockAndEmit()
@@ -340,23 +386,26 @@ func (q *Queue) Get(noAck bool) (e Entry, remaining int, ok bool) {
 	q.touchLocked()
 	e, ok = q.popLocked()
 	if ok {
-		q.ready.pop()
-		q.readyBytes -= int64(e.Msg.Size())
+		q.removeHeadLocked()
 		if !noAck {
 			q.unacked++
 		}
+		q.deliveredLocked(e, noAck)
 		q.armTimerLocked()
 	}
-	remaining = q.ready.len()
+	remaining = q.readyLenLocked()
 	q.unlockAndEmit()
 	return e, remaining, ok
 }
 
-// Ack settles n delivered messages. The consumer that had them may take
+// Ack settles delivered messages. The consumer that had them may take
 // more, so a blocked queue delivers again.
-func (q *Queue) Ack(n int) {
+func (q *Queue) Ack(entries []Entry) {
 	q.mu.Lock()
-	q.unacked -= n
+	q.unacked -= len(entries)
+	for _, e := range entries {
+		q.forgetLocked(e)
+	}
 	if q.blocked {
 		q.blocked = false
 		q.dispatchLocked()
@@ -378,6 +427,7 @@ func (q *Queue) Requeue(entries []Entry) {
 		e.Redelivered = true
 		q.ready.requeue(e)
 		q.readyBytes += int64(e.Msg.Size())
+		q.memBytes += EntryCost(e.Msg)
 	}
 	q.blocked = false
 	q.dispatchLocked()
@@ -392,7 +442,7 @@ func (q *Queue) Discard(entries []Entry) {
 	q.unacked -= len(entries)
 	if !q.deleted {
 		for _, e := range entries {
-			q.pendingDead = append(q.pendingDead, Dead{Entry: e, Reason: Rejected})
+			q.dropLocked(e, Rejected)
 		}
 		q.blocked = false
 		q.dispatchLocked()
@@ -474,11 +524,8 @@ func (q *Queue) Kick() {
 // Purge removes every ready message and returns how many there were.
 func (q *Queue) Purge() int {
 	q.mu.Lock()
-	n := q.ready.len()
-	q.ready = readyList{}
-	q.readyBytes = 0
-	q.mu.Unlock()
-	return n
+	defer q.mu.Unlock()
+	return q.clearReadyLocked(true)
 }
 
 // Delete marks the queue deleted, if allowed by ifUnused (no consumers) and
@@ -493,18 +540,18 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (messages int, consumers []Consum
 	if ifUnused && len(q.consumers) > 0 {
 		return 0, nil, ErrInUse
 	}
-	if ifEmpty && q.ready.len() > 0 {
+	if ifEmpty && q.readyLenLocked() > 0 {
 		return 0, nil, ErrNotEmpty
 	}
 	q.deleted = true
-	messages = q.ready.len()
+	// The store forgets the whole queue (the server logs that), so the
+	// entries are not deleted one by one.
+	messages = q.clearReadyLocked(false)
 	for _, s := range q.consumers {
 		consumers = append(consumers, s.c)
 	}
 	q.consumers = nil
 	q.exclusiveConsumer = nil
-	q.ready = readyList{}
-	q.readyBytes = 0
 	if q.timer != nil {
 		q.timer.Stop()
 	}
@@ -524,7 +571,15 @@ type Stats struct {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return Stats{Ready: q.ready.len(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes}
+	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes}
+}
+
+// Memory returns how many ready messages the queue holds in memory and
+// what they count against its window; the rest are paged out to the store.
+func (q *Queue) Memory() (messages int, bytes int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ready.len(), q.memBytes
 }
 
 // Deleted reports whether the queue has been deleted.

@@ -54,7 +54,7 @@ func eqInts(a, b []int) bool {
 
 func publish(t testing.TB, q *Queue, m *Message) {
 	t.Helper()
-	if err := q.Publish(m); err != nil {
+	if _, err := q.Publish(m); err != nil {
 		t.Fatalf("Publish(%s): %v", m.RoutingKey, err)
 	}
 }
@@ -437,7 +437,7 @@ func TestAllRefuseBlocksUntilKickOrAck(t *testing.T) {
 
 	// Ack unblocks too.
 	c.setCredit(2)
-	q.Ack(1)
+	q.Ack(make([]Entry, 1))
 	if got := c.ids(t); !eqInts(got, []int{2, 4, 5}) {
 		t.Fatalf("c got %v, want [2 4 5]", got)
 	}
@@ -465,7 +465,7 @@ func TestAckUnblocked(t *testing.T) {
 	}
 	publish(t, q, msg(0, 3))
 	checkStats(t, q, Stats{Unacked: 1, Consumers: 1})
-	q.Ack(1)
+	q.Ack(make([]Entry, 1))
 	checkStats(t, q, Stats{Consumers: 1})
 	if len(c.entries()) != 1 {
 		t.Fatalf("consumer got %d deliveries", len(c.entries()))
@@ -520,7 +520,7 @@ func TestStatsEachOperation(t *testing.T) {
 
 	q.Get(false)
 	checkStats(t, q, Stats{Ready: 2, Unacked: 1, ReadyBytes: 20})
-	q.Ack(1)
+	q.Ack(make([]Entry, 1))
 	checkStats(t, q, Stats{Ready: 2, ReadyBytes: 20})
 
 	e1, _, _ := q.Get(false)
@@ -637,7 +637,7 @@ func TestDelete(t *testing.T) {
 	if _, _, err := q.Delete(false, false); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("second Delete: %v, want ErrDeleted", err)
 	}
-	if err := q.Publish(msg(2, 1)); !errors.Is(err, ErrDeleted) {
+	if _, err := q.Publish(msg(2, 1)); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("Publish after Delete: %v, want ErrDeleted", err)
 	}
 	if err := q.AddConsumer(newConsumer("c", -1), false, false, 0); !errors.Is(err, ErrDeleted) {
@@ -668,7 +668,7 @@ func TestDeleteIfUnusedIfEmptyAllowed(t *testing.T) {
 	d := newDeadRecorder(q)
 	q.Requeue(c.entries())
 	q.Discard(c.entries())
-	q.Ack(1)
+	q.Ack(make([]Entry, 1))
 	if len(d.all()) != 0 {
 		t.Fatalf("dead hook called after delete: %+v", d.all())
 	}
@@ -1120,7 +1120,7 @@ func TestRejectPublish(t *testing.T) {
 	d := newDeadRecorder(q)
 	publish(t, q, msg(1, 1))
 	publish(t, q, msg(2, 1))
-	if err := q.Publish(msg(3, 1)); !errors.Is(err, ErrRejectPublish) {
+	if _, err := q.Publish(msg(3, 1)); !errors.Is(err, ErrRejectPublish) {
 		t.Fatalf("Publish to a full queue: %v, want ErrRejectPublish", err)
 	}
 	checkStats(t, q, Stats{Ready: 2, ReadyBytes: 2})
@@ -1142,12 +1142,12 @@ func TestRejectPublishBytes(t *testing.T) {
 	opts.Overflow = RejectPublish
 	q := New("q", opts)
 	publish(t, q, msg(1, 6))
-	if err := q.Publish(msg(2, 5)); !errors.Is(err, ErrRejectPublish) {
+	if _, err := q.Publish(msg(2, 5)); !errors.Is(err, ErrRejectPublish) {
 		t.Fatalf("Publish over the byte limit: %v, want ErrRejectPublish", err)
 	}
 	publish(t, q, msg(3, 4))
 	checkStats(t, q, Stats{Ready: 2, ReadyBytes: 10})
-	if err := q.Publish(msg(4, 0)); err != nil {
+	if _, err := q.Publish(msg(4, 0)); err != nil {
 		t.Fatalf("empty message at the byte limit: %v", err)
 	}
 }
@@ -1400,11 +1400,11 @@ func TestConcurrent(t *testing.T) {
 						q.Requeue([]Entry{e})
 					case r == 1:
 						ack(e)
-						q.Ack(1)
+						q.Ack(make([]Entry, 1))
 						q.Kick()
 					default:
 						ack(e)
-						q.Ack(1)
+						q.Ack(make([]Entry, 1))
 					}
 				}
 			}
@@ -1433,7 +1433,7 @@ func TestConcurrent(t *testing.T) {
 				continue
 			}
 			ack(e)
-			q.Ack(1)
+			q.Ack(make([]Entry, 1))
 		}
 	}()
 
@@ -1462,7 +1462,7 @@ func TestConcurrent(t *testing.T) {
 		go func(p int) {
 			defer pubs.Done()
 			for i := 0; i < perPub; i++ {
-				if err := q.Publish(msg(p*perPub+i, 1)); err != nil {
+				if _, err := q.Publish(msg(p*perPub+i, 1)); err != nil {
 					t.Errorf("Publish: %v", err)
 					return
 				}

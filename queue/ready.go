@@ -114,3 +114,13 @@ func (r *readyList) drain() []Entry {
 		out = append(out, e)
 	}
 }
+
+// each calls f for every ready entry, in no particular order.
+func (r *readyList) each(f func(Entry)) {
+	for _, e := range r.requeued {
+		f(e)
+	}
+	for i := 0; i < r.n; i++ {
+		f(r.ring[(r.head+i)&(len(r.ring)-1)])
+	}
+}

@@ -24,7 +24,13 @@ type channel struct {
 	scratch   routeScratch
 	routed    []*queueRec
 	settled   []unackedRecord
+	entryBuf  []queue.Entry   // scratch for settling
 	txTags    map[uint64]bool // delivery tags settled in the open transaction
+
+	confirmMu   sync.Mutex        // guards the contents of confirm and the two fields below
+	awaiting    []awaitingConfirm // publishes whose confirm waits for the store, in tag order
+	watched     uint64            // the store batch ch is registered on as a Waiter
+	confirmsOff bool              // the channel is closing: no more confirms
 
 	mu             sync.Mutex // guards the fields below
 	closed         bool       // no more deliveries
@@ -123,7 +129,7 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue boo
 	}
 	ch.mu.Unlock()
 
-	applySettle(recs, kind, requeue)
+	ch.entryBuf = applySettle(recs, kind, requeue, ch.entryBuf)
 	clear(recs)
 	ch.settled = recs[:0]
 	for _, r := range kick {
@@ -132,12 +138,12 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue boo
 	return nil
 }
 
-func entries(recs []unackedRecord) []queue.Entry {
-	out := make([]queue.Entry, len(recs))
-	for i, r := range recs {
-		out[i] = r.entry
+// entries appends the records' entries to buf.
+func entries(recs []unackedRecord, buf []queue.Entry) []queue.Entry {
+	for _, r := range recs {
+		buf = append(buf, r.entry)
 	}
-	return out
+	return buf
 }
 
 // recover requeues every unacked delivery (basic.recover requeue=true).
@@ -172,28 +178,32 @@ func (ch *channel) creditKicksLocked() []*queueRec {
 }
 
 // requeueAll puts deliveries back in their queues.
-func requeueAll(recs []unackedRecord) { applySettle(recs, txn.Reject, true) }
+func requeueAll(recs []unackedRecord) { applySettle(recs, txn.Reject, true, nil) }
 
 // applySettle hands settled deliveries to their queues: acked, requeued or
 // discarded. Consecutive records of one queue go as one run, so each
-// queue's lock is taken once a run.
-func applySettle(recs []unackedRecord, kind txn.SettleKind, requeue bool) {
+// queue's lock is taken once a run. buf is scratch space, returned for
+// reuse.
+func applySettle(recs []unackedRecord, kind txn.SettleKind, requeue bool, buf []queue.Entry) []queue.Entry {
 	for i := 0; i < len(recs); {
 		j := i + 1
 		for j < len(recs) && recs[j].rec == recs[i].rec {
 			j++
 		}
 		q := recs[i].rec.q
+		buf = entries(recs[i:j], buf[:0])
 		switch {
 		case kind == txn.Ack:
-			q.Ack(j - i)
+			q.Ack(buf)
 		case requeue:
-			q.Requeue(entries(recs[i:j]))
+			q.Requeue(buf)
 		default:
-			q.Discard(entries(recs[i:j]))
+			q.Discard(buf)
 		}
+		clear(buf)
 		i = j
 	}
+	return buf[:0]
 }
 
 // addConsumer implements basic.consume after the checks in dispatch.
@@ -258,6 +268,7 @@ func (ch *channel) serverCancel(cs *consumer) {
 // shutdown ends the channel: no more deliveries, consumers cancelled,
 // unacked deliveries requeued, a transaction rolled back.
 func (ch *channel) shutdown() {
+	ch.stopConfirms()
 	ch.mu.Lock()
 	if ch.closed {
 		ch.mu.Unlock()

@@ -587,7 +587,7 @@ func (c *conn) flushConfirms() {
 	}
 	for _, ch := range c.confirmsDue {
 		if ch.confirm != nil && !ch.closing {
-			ch.confirm.Emit(ch.sendConfirm)
+			ch.emitConfirms()
 		}
 	}
 	clear(c.confirmsDue)

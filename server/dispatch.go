@@ -30,7 +30,7 @@ func (ch *channel) handle(m wire.Method) error {
 
 	case *wire.ChannelClose:
 		if ch.confirm != nil {
-			ch.confirm.Emit(ch.sendConfirm) // settled confirms go before close-ok
+			ch.emitConfirms() // settled confirms go before close-ok
 		}
 		ch.shutdown()
 		delete(c.channels, ch.id)

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"time"
+
+	"github.com/warrenmq/warren/queue"
 )
 
 // Options configure a Server. Use DefaultOptions and change what you need;
@@ -43,6 +45,13 @@ type Options struct {
 	// LoopbackUsers may only connect from a loopback address. Default:
 	// guest, as in RabbitMQ.
 	LoopbackUsers []string
+	// QueueWindow is roughly how many bytes of ready messages each queue
+	// keeps in memory; past it messages are paged out to the store.
+	// Default 8 MiB.
+	QueueWindow int64
+	// StoreFault, if set, is called before every store commit; an error
+	// fails that commit as a disk error would. For tests.
+	StoreFault func() error
 }
 
 // DefaultOptions returns a fresh Options with every default filled in.
@@ -61,6 +70,7 @@ func DefaultOptions() Options {
 		MaxTxBytes:       1 << 30,
 		Users:            map[string]string{"guest": "guest"},
 		LoopbackUsers:    []string{"guest"},
+		QueueWindow:      queue.DefaultWindow,
 	}
 }
 
@@ -105,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LoopbackUsers == nil {
 		o.LoopbackUsers = d.LoopbackUsers
+	}
+	if o.QueueWindow <= 0 {
+		o.QueueWindow = d.QueueWindow
 	}
 	return o
 }

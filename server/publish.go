@@ -149,17 +149,24 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 	vh := ch.c.vh
 	var seq uint64
 	if ch.confirm != nil {
+		ch.confirmMu.Lock()
 		seq = ch.confirm.Next()
+		ch.confirmMu.Unlock()
 	}
 	routed, err := vh.route(m, &ch.scratch, ch.routed[:0])
 	if err != nil {
 		return err
 	}
 	delivered, rejected := 0, false
+	var lo uint64 // the lowest store batch holding a write of m
 	for _, r := range routed {
-		switch r.q.Publish(m) {
+		batch, err := r.q.Publish(m)
+		switch err {
 		case nil:
 			delivered++
+			if batch != 0 && (lo == 0 || batch < lo) {
+				lo = batch
+			}
 		case queue.ErrRejectPublish:
 			rejected = true
 		}
@@ -174,30 +181,7 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 		}, m)
 	}
 	if ch.confirm != nil {
-		if rejected {
-			ch.confirm.Nack(seq)
-		} else {
-			ch.confirm.Ack(seq)
-		}
-		ch.c.confirmDue(ch)
+		ch.settleConfirm(seq, lo, rejected)
 	}
 	return nil
-}
-
-// confirmDue marks ch as having confirms to send at the end of the burst.
-func (c *conn) confirmDue(ch *channel) {
-	for _, d := range c.confirmsDue {
-		if d == ch {
-			return
-		}
-	}
-	c.confirmsDue = append(c.confirmsDue, ch)
-}
-
-func (ch *channel) sendConfirm(tag uint64, multiple, nack bool) {
-	if nack {
-		ch.c.out.sendMethod(ch.id, &wire.BasicNack{DeliveryTag: tag, Multiple: multiple})
-		return
-	}
-	ch.c.out.sendMethod(ch.id, &wire.BasicAck{DeliveryTag: tag, Multiple: multiple})
 }

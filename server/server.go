@@ -9,7 +9,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/internal/wire"
 )
 
@@ -24,6 +26,7 @@ var ErrServerClosed = errors.New("warren: server closed")
 type Server struct {
 	opts  Options
 	ln    net.Listener
+	store *store.Store
 	vhost *vhost
 	wg    sync.WaitGroup // every goroutine the server started
 	ids   atomic.Uint64
@@ -33,18 +36,36 @@ type Server struct {
 	shutdown bool
 }
 
-// New validates opts and binds the AMQP listener, so Addr is known before
-// Serve is called.
+// New validates opts, opens the store in opts.DataDir and recovers what it
+// holds, and binds the AMQP listener, so Addr is known before Serve is
+// called.
 func New(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
 	if opts.FrameMax < wire.FrameMinSize {
 		return nil, fmt.Errorf("warren: frame max %d is below the minimum %d", opts.FrameMax, wire.FrameMinSize)
 	}
-	ln, err := net.Listen("tcp", opts.AMQPAddr)
+	st, err := store.Open(opts.DataDir, store.Options{Logger: opts.Logger, Fault: opts.StoreFault})
 	if err != nil {
-		return nil, fmt.Errorf("warren: listen on %s: %w", opts.AMQPAddr, err)
+		return nil, fmt.Errorf("warren: %w", err)
 	}
-	return &Server{opts: opts, ln: ln, vhost: newVhost("/"), conns: map[*conn]struct{}{}}, nil
+	start := time.Now()
+	rec, err := st.Recover()
+	if err == nil {
+		vh := newVhost("/", st, opts.QueueWindow)
+		if err = vh.recover(rec); err == nil {
+			var ln net.Listener
+			ln, err = net.Listen("tcp", opts.AMQPAddr)
+			if err == nil {
+				opts.Logger.Info("store recovered", "dir", opts.DataDir, "exchanges", len(rec.Exchanges), "queues", len(rec.Queues), "bindings", len(rec.Bindings), "took", time.Since(start))
+				return &Server{opts: opts, ln: ln, store: st, vhost: vh, conns: map[*conn]struct{}{}}, nil
+			}
+			err = fmt.Errorf("listen on %s: %w", opts.AMQPAddr, err)
+		} else {
+			err = fmt.Errorf("recover %s: %w", opts.DataDir, err)
+		}
+	}
+	st.Close()
+	return nil, fmt.Errorf("warren: %w", err)
 }
 
 // Addr is the address the AMQP listener is bound to.
@@ -142,14 +163,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.nc.Close()
 		}
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	// Every connection is gone: commit what they logged and close the file.
+	if cerr := s.store.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("warren: close store: %w", cerr)
+	}
+	return err
 }
+
+// StoreStats returns the store's counters: commits, failed commits, the
+// changes written and the time spent committing.
+func (s *Server) StoreStats() store.Stats { return s.store.Stats() }

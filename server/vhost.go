@@ -10,6 +10,7 @@ import (
 
 	"github.com/warrenmq/warren/binding"
 	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
 )
@@ -18,7 +19,9 @@ import (
 // between them. Every change and every routing decision takes mu; queues have
 // their own locks for their messages (lock order: vhost.mu before queue.mu).
 type vhost struct {
-	name string
+	name   string
+	store  *store.Store // durable topology and messages; set once by the server
+	window int64        // each queue's memory window in bytes
 
 	mu        sync.Mutex              // guards the fields below and every exchangeRec.matcher
 	exchanges map[string]*exchangeRec // by name; "" is the default exchange
@@ -41,6 +44,7 @@ type exchangeRec struct {
 
 type queueRec struct {
 	name                           string
+	id                             uint64 // in the store
 	q                              *queue.Queue
 	durable, exclusive, autoDelete bool
 	args                           wire.Table
@@ -51,8 +55,8 @@ type queueRec struct {
 	hasDLRK                        bool
 }
 
-func newVhost(name string) *vhost {
-	vh := &vhost{name: name, exchanges: map[string]*exchangeRec{}, queues: map[string]*queueRec{}}
+func newVhost(name string, st *store.Store, window int64) *vhost {
+	vh := &vhost{name: name, store: st, window: window, exchanges: map[string]*exchangeRec{}, queues: map[string]*queueRec{}}
 	for _, x := range []struct {
 		name string
 		kind exchange.Kind
@@ -83,55 +87,78 @@ func inequivalent(arg, what, name, vhost string, received, current any) *amqpErr
 	return errorf(wire.PreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'", arg, what, name, vhost, received, current)
 }
 
-// declareExchange implements exchange.declare.
+// declareExchange implements exchange.declare. A durable exchange is on
+// disk before the declare succeeds.
 func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
 	vh.mu.Lock()
-	defer vh.mu.Unlock()
+	batch, err := vh.declareExchangeLocked(m)
+	vh.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return vh.wait(batch)
+}
+
+// wait blocks until the store batch holding a topology change is on disk.
+func (vh *vhost) wait(batch uint64) error {
+	if batch == 0 {
+		return nil
+	}
+	if err := vh.store.Wait(batch); err != nil {
+		return errorf(wire.InternalError, "could not write to the store: %v", err)
+	}
+	return nil
+}
+
+func (vh *vhost) declareExchangeLocked(m *wire.ExchangeDeclare) (batch uint64, err error) {
 	x, exists := vh.exchanges[m.Exchange]
 	// RabbitMQ refuses the default exchange even to a passive declare.
 	if m.Exchange == "" {
-		return errDefaultExchange()
+		return 0, errDefaultExchange()
 	}
 	if m.Passive {
 		if !exists {
-			return vh.errNoExchange(m.Exchange)
+			return 0, vh.errNoExchange(m.Exchange)
 		}
-		return nil
+		return 0, nil
 	}
 	kind, ok := exchange.ParseKind(m.Type)
 	if !ok {
-		return errorf(wire.CommandInvalid, "unknown exchange type '%s'", m.Type)
+		return 0, errorf(wire.CommandInvalid, "unknown exchange type '%s'", m.Type)
 	}
 	if exists {
 		switch {
 		case x.kind != kind:
-			return inequivalent("type", "exchange", m.Exchange, vh.name, m.Type, x.kind)
+			return 0, inequivalent("type", "exchange", m.Exchange, vh.name, m.Type, x.kind)
 		case x.durable != m.Durable:
-			return inequivalent("durable", "exchange", m.Exchange, vh.name, m.Durable, x.durable)
+			return 0, inequivalent("durable", "exchange", m.Exchange, vh.name, m.Durable, x.durable)
 		case x.autoDelete != m.AutoDelete:
-			return inequivalent("auto_delete", "exchange", m.Exchange, vh.name, m.AutoDelete, x.autoDelete)
+			return 0, inequivalent("auto_delete", "exchange", m.Exchange, vh.name, m.AutoDelete, x.autoDelete)
 		case x.internal != m.Internal:
-			return inequivalent("internal", "exchange", m.Exchange, vh.name, m.Internal, x.internal)
+			return 0, inequivalent("internal", "exchange", m.Exchange, vh.name, m.Internal, x.internal)
 		}
 		if arg, ok := argsEquivalent(exchangeEquivalenceArgs, x.args, m.Arguments); !ok {
-			return inequivalentArg(arg, "exchange", m.Exchange, vh.name, m.Arguments, x.args)
+			return 0, inequivalentArg(arg, "exchange", m.Exchange, vh.name, m.Arguments, x.args)
 		}
-		return nil
+		return 0, nil
 	}
 	// The reserved prefix only stops creation: an equivalent declare of
 	// amq.direct succeeds in RabbitMQ, as checked above.
 	if strings.HasPrefix(m.Exchange, "amq.") {
-		return errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
+		return 0, errorf(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
 	}
 	alternate, err := stringArg(m.Arguments, "alternate-exchange")
 	if err != nil {
-		return errorf(wire.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'", amqpType(m.Arguments["alternate-exchange"]), m.Exchange, vh.name)
+		return 0, errorf(wire.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'", amqpType(m.Arguments["alternate-exchange"]), m.Exchange, vh.name)
 	}
 	vh.exchanges[m.Exchange] = &exchangeRec{
 		name: m.Exchange, kind: kind, durable: m.Durable, autoDelete: m.AutoDelete,
 		internal: m.Internal, args: m.Arguments, alternate: alternate, matcher: exchange.NewMatcher(kind),
 	}
-	return nil
+	if m.Durable {
+		batch = vh.store.PutExchange(store.ExchangeRecord{Name: m.Exchange, Type: string(kind), AutoDelete: m.AutoDelete, Internal: m.Internal, Args: m.Arguments})
+	}
+	return batch, nil
 }
 
 // deleteExchange implements exchange.delete. Deleting a missing exchange
@@ -145,16 +172,21 @@ func (vh *vhost) deleteExchange(name string, ifUnused bool) error {
 		return errorf(wire.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, vh.name)
 	}
 	vh.mu.Lock()
-	defer vh.mu.Unlock()
 	x, ok := vh.exchanges[name]
 	if !ok {
+		vh.mu.Unlock()
 		return nil
 	}
 	if ifUnused && x.matcher.Len() > 0 {
+		vh.mu.Unlock()
 		return errorf(wire.PreconditionFailed, "exchange '%s' in vhost '%s' in use", name, vh.name)
 	}
 	vh.removeExchangeLocked(x)
-	return nil
+	vh.mu.Unlock()
+	if !x.durable {
+		return nil
+	}
+	return vh.wait(vh.store.Pending())
 }
 
 func (vh *vhost) removeExchangeLocked(x *exchangeRec) {
@@ -162,6 +194,10 @@ func (vh *vhost) removeExchangeLocked(x *exchangeRec) {
 		vh.headers--
 	}
 	delete(vh.exchanges, x.name)
+	if x.durable {
+		// The store drops the bindings from and to it as well.
+		vh.store.DeleteExchange(x.name)
+	}
 	vh.removeDestinationLocked(binding.ToExchange, x.name)
 }
 
@@ -196,32 +232,60 @@ func (vh *vhost) bind(c *conn, b binding.Binding) error {
 		return errDefaultExchange()
 	}
 	vh.mu.Lock()
-	defer vh.mu.Unlock()
+	batch, err := vh.bindLocked(c, b)
+	vh.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return vh.wait(batch)
+}
+
+func (vh *vhost) bindLocked(c *conn, b binding.Binding) (batch uint64, err error) {
+	durableDest := false
 	if b.Kind == binding.ToQueue {
-		if _, err := vh.queueLocked(c, b.Destination); err != nil {
-			return err
+		r, err := vh.queueLocked(c, b.Destination)
+		if err != nil {
+			return 0, err
 		}
+		durableDest = r.persistent()
 	} else {
 		if b.Destination == "" {
-			return errDefaultExchange()
+			return 0, errDefaultExchange()
 		}
-		if _, ok := vh.exchanges[b.Destination]; !ok {
-			return vh.errNoExchange(b.Destination)
+		d, ok := vh.exchanges[b.Destination]
+		if !ok {
+			return 0, vh.errNoExchange(b.Destination)
 		}
+		durableDest = d.durable
 	}
 	x, ok := vh.exchanges[b.Source]
 	if !ok {
-		return vh.errNoExchange(b.Source)
+		return 0, vh.errNoExchange(b.Source)
 	}
 	if err := exchange.ValidateBinding(x.kind, b); err != nil {
-		return errorf(wire.PreconditionFailed, "%v", err)
+		return 0, errorf(wire.PreconditionFailed, "%v", err)
 	}
 	hadBindings := x.matcher.Len() > 0
-	if x.matcher.Add(b) && !hadBindings && x.kind == "headers" {
+	if !x.matcher.Add(b) {
+		return 0, nil
+	}
+	if !hadBindings && x.kind == "headers" {
 		vh.headers++
 	}
-	return nil
+	// A binding is durable when both its ends are, as in RabbitMQ.
+	if x.durable && durableDest {
+		batch = vh.store.PutBinding(bindingRecord(b))
+	}
+	return batch, nil
 }
+
+func bindingRecord(b binding.Binding) store.BindingRecord {
+	return store.BindingRecord{Source: b.Source, Destination: b.Destination, ToExchange: b.Kind == binding.ToExchange, RoutingKey: b.Key, Args: b.Args}
+}
+
+// persistent reports whether the queue outlives a restart. RabbitMQ deletes
+// exclusive queues with their connection, durable or not.
+func (r *queueRec) persistent() bool { return r.durable && !r.exclusive }
 
 // unbind removes a binding. A missing binding is not an error.
 func (vh *vhost) unbind(c *conn, b binding.Binding) error {
@@ -232,20 +296,27 @@ func (vh *vhost) unbind(c *conn, b binding.Binding) error {
 		return errDefaultExchange()
 	}
 	vh.mu.Lock()
-	defer vh.mu.Unlock()
 	// Removing what is not there succeeds, even with the source or the
 	// destination missing, as in RabbitMQ 3.x.
 	x, ok := vh.exchanges[b.Source]
 	if !ok || !x.matcher.Remove(b) {
+		vh.mu.Unlock()
 		return nil
 	}
 	// Only a binding that exists is guarded by its queue's exclusivity.
 	if r, ok := vh.queues[b.Destination]; ok && b.Kind == binding.ToQueue && r.exclusive && r.owner != c {
 		x.matcher.Add(b)
+		vh.mu.Unlock()
 		return vh.errLocked(b.Destination)
 	}
+	var batch uint64
+	if x.durable {
+		// Deleting a binding the store never had is harmless.
+		batch = vh.store.DeleteBinding(bindingRecord(b))
+	}
 	vh.afterUnbindLocked(x, true)
-	return nil
+	vh.mu.Unlock()
+	return vh.wait(batch)
 }
 
 // queueLocked finds a queue the connection may use.
@@ -276,50 +347,57 @@ func newQueueName() string {
 // declareQueue implements queue.declare; it returns the queue's name (made
 // up when m.Queue is empty) and counts.
 func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, err error) {
-	name = m.Queue
 	vh.mu.Lock()
-	defer vh.mu.Unlock()
+	name, messages, consumers, batch, err := vh.declareQueueLocked(c, m)
+	vh.mu.Unlock()
+	if err == nil {
+		err = vh.wait(batch)
+	}
+	return name, messages, consumers, err
+}
+
+func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, batch uint64, err error) {
+	name = m.Queue
 	if m.Passive {
 		r, err := vh.queueLocked(c, name)
 		if err != nil {
-			return "", 0, 0, err
+			return "", 0, 0, 0, err
 		}
 		r.q.Touch()
 		st := r.q.Stats()
-		return name, st.Ready, st.Consumers, nil
+		return name, st.Ready, st.Consumers, 0, nil
 	}
 	if name == "" {
 		name = newQueueName()
 	} else if strings.HasPrefix(name, "amq.") {
-		return "", 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+		return "", 0, 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	if r, ok := vh.queues[name]; ok {
 		if r.exclusive && r.owner != c || r.exclusive != m.Exclusive {
-			return "", 0, 0, vh.errLocked(name)
+			return "", 0, 0, 0, vh.errLocked(name)
 		}
 		switch {
 		case r.durable != m.Durable && !r.exclusive: // RabbitMQ ignores it for exclusive queues
-			return "", 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
+			return "", 0, 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
 		case r.autoDelete != m.AutoDelete:
-			return "", 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
+			return "", 0, 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
 		}
 		if arg, ok := argsEquivalent(queueEquivalenceArgs, r.args, m.Arguments); !ok {
-			return "", 0, 0, inequivalentArg(arg, "queue", name, vh.name, m.Arguments, r.args)
+			return "", 0, 0, 0, inequivalentArg(arg, "queue", name, vh.name, m.Arguments, r.args)
 		}
 		r.q.Touch()
 		st := r.q.Stats()
-		return name, st.Ready, st.Consumers, nil
+		return name, st.Ready, st.Consumers, 0, nil
 	}
 	// RabbitMQ validates arguments only when it creates the queue: a
 	// redeclare is checked for equivalence alone.
 	cfg, aerr := parseQueueArgs(m.Arguments)
 	if aerr != nil {
-		return "", 0, 0, aerr.amqpError(name, vh.name)
+		return "", 0, 0, 0, aerr.amqpError(name, vh.name)
 	}
-	r := &queueRec{
-		name: name, q: queue.New(name, cfg.opts), durable: m.Durable, exclusive: m.Exclusive,
-		autoDelete: m.AutoDelete, args: m.Arguments,
-		deadLetterExchange: cfg.dlx, hasDLX: cfg.hasDLX, deadLetterRoutingKey: cfg.dlrk, hasDLRK: cfg.hasDLRK,
+	r := vh.newQueueLocked(name, vh.store.NewQueueID(), cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
+	if r.persistent() {
+		batch = vh.store.PutQueue(store.QueueRecord{Name: name, ID: r.id, AutoDelete: m.AutoDelete, Args: m.Arguments})
 	}
 	if m.Exclusive {
 		r.owner = c
@@ -328,10 +406,24 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 		c.exclusiveQueues = slices.DeleteFunc(c.exclusiveQueues, func(r *queueRec) bool { return r.q.Deleted() })
 		c.exclusiveQueues = append(c.exclusiveQueues, r)
 	}
-	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })
 	r.q.SetExpireHook(func() { vh.expireQueue(r) })
+	return name, 0, 0, batch, nil
+}
+
+// newQueueLocked makes a queue and adds it to the vhost; the caller
+// starts its x-expires lease once it is ready for use.
+func (vh *vhost) newQueueLocked(name string, id uint64, cfg queueConfig, durable, exclusive, autoDelete bool, args wire.Table) *queueRec {
+	opts := cfg.opts
+	opts.Store, opts.ID, opts.Window = vh.store, id, vh.window
+	opts.Durable = durable && !exclusive
+	r := &queueRec{
+		name: name, id: id, q: queue.New(name, opts), durable: durable, exclusive: exclusive,
+		autoDelete: autoDelete, args: args,
+		deadLetterExchange: cfg.dlx, hasDLX: cfg.hasDLX, deadLetterRoutingKey: cfg.dlrk, hasDLRK: cfg.hasDLRK,
+	}
+	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })
 	vh.queues[name] = r
-	return name, 0, 0, nil
+	return r
 }
 
 // deleteQueue implements queue.delete; a missing queue is deleted already.
@@ -358,6 +450,9 @@ func (vh *vhost) deleteQueue(c *conn, name string, ifUnused, ifEmpty bool) (int,
 		return 0, nil
 	}
 	cancelConsumers(consumers)
+	if r.persistent() {
+		return n, vh.wait(vh.store.Pending())
+	}
 	return n, nil
 }
 
@@ -368,6 +463,11 @@ func (vh *vhost) removeQueueLocked(r *queueRec, ifUnused, ifEmpty bool) (int, []
 	}
 	if vh.queues[r.name] == r {
 		delete(vh.queues, r.name)
+	}
+	// Every queue may have paged messages out, so every queue's entries
+	// go; the store drops a durable one's record and bindings too.
+	if r.persistent() || r.q.UsedStore() {
+		vh.store.DeleteQueue(r.name, r.id)
 	}
 	vh.removeDestinationLocked(binding.ToQueue, r.name)
 	return n, consumers, nil
@@ -487,4 +587,53 @@ func stringArg(t wire.Table, key string) (string, error) {
 		return "", fmt.Errorf("%v is not a string", v)
 	}
 	return s, nil
+}
+
+// recover rebuilds the durable topology the store kept, before the server
+// serves: exchanges, queues with their messages on disk, and bindings.
+func (vh *vhost) recover(rec *store.Recovered) error {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	for _, x := range rec.Exchanges {
+		if _, ok := vh.exchanges[x.Name]; ok {
+			continue // predeclared
+		}
+		kind, ok := exchange.ParseKind(x.Type)
+		if !ok {
+			return fmt.Errorf("exchange %q: unknown type %q", x.Name, x.Type)
+		}
+		alternate, _ := stringArg(x.Args, "alternate-exchange")
+		vh.exchanges[x.Name] = &exchangeRec{
+			name: x.Name, kind: kind, durable: true, autoDelete: x.AutoDelete,
+			internal: x.Internal, args: x.Args, alternate: alternate, matcher: exchange.NewMatcher(kind),
+		}
+	}
+	var queues []*queueRec
+	for _, q := range rec.Queues {
+		cfg, aerr := parseQueueArgs(q.Args)
+		if aerr != nil {
+			return fmt.Errorf("queue %q: %s", q.Name, aerr.amqpError(q.Name, vh.name).text)
+		}
+		r := vh.newQueueLocked(q.Name, q.ID, cfg, true, false, q.AutoDelete, q.Args)
+		r.q.Recover(q.Count, q.Bytes, q.Lo, q.Hi)
+		queues = append(queues, r)
+	}
+	for _, b := range rec.Bindings {
+		x, ok := vh.exchanges[b.Source]
+		if !ok {
+			continue
+		}
+		kind := binding.ToQueue
+		if b.ToExchange {
+			kind = binding.ToExchange
+		}
+		hadBindings := x.matcher.Len() > 0
+		if x.matcher.Add(binding.Binding{Source: b.Source, Destination: b.Destination, Kind: kind, Key: b.RoutingKey, Args: b.Args}) && !hadBindings && x.kind == "headers" {
+			vh.headers++
+		}
+	}
+	for _, r := range queues {
+		r.q.SetExpireHook(func() { vh.expireQueue(r) })
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/server"
 )
 
@@ -39,6 +40,8 @@ func run(args []string) error {
 	dataDir := fs.String("data-dir", d.DataDir, "directory for persistent state (created if missing)")
 	maxMessage := fs.Int64("max-message-size", d.MaxMessageSize, "largest message body accepted, in bytes")
 	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
+	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
+	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
@@ -84,6 +87,13 @@ func run(args []string) error {
 		return fmt.Errorf("--log-format: %q is not text or json", *logFormat)
 	}
 
+	if *check {
+		if err := store.CheckDir(*dataDir); err != nil {
+			return fmt.Errorf("check %s: %w", *dataDir, err)
+		}
+		fmt.Fprintf(os.Stdout, "%s: store is consistent\n", *dataDir)
+		return nil
+	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -91,6 +101,7 @@ func run(args []string) error {
 	opts.AMQPAddr = *amqpAddr
 	opts.DataDir = *dataDir
 	opts.MaxMessageSize = *maxMessage
+	opts.QueueWindow = *queueWindow
 	opts.Heartbeat = *heartbeat
 	if *heartbeat == 0 {
 		opts.Heartbeat = -1

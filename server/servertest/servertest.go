@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,13 @@ type Broker struct {
 	URL string
 	// Addr is host:port of the AMQP listener.
 	Addr string
+	// DataDir is the broker's data directory: start another broker on it
+	// (after Stop) to test what survives a restart.
+	DataDir string
+
+	tb       testing.TB
+	served   chan error
+	stopOnce sync.Once
 }
 
 // Start runs a broker for the rest of the test. modify, if given, may change
@@ -38,18 +46,25 @@ func Start(tb testing.TB, modify ...func(*server.Options)) *Broker {
 	if err != nil {
 		tb.Fatalf("servertest: %v", err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	tb.Cleanup(func() {
+	b := &Broker{Server: srv, DataDir: opts.DataDir, tb: tb, served: make(chan error, 1)}
+	go func() { b.served <- srv.Serve() }()
+	tb.Cleanup(b.Stop)
+	b.Addr = srv.Addr().String()
+	b.URL = fmt.Sprintf("amqp://guest:guest@%s/", b.Addr)
+	return b
+}
+
+// Stop shuts the broker down cleanly, as SIGTERM does: clients get 320 and
+// the store is committed and closed. It runs at the end of the test anyway.
+func (b *Broker) Stop() {
+	b.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("servertest: shutdown: %v", err)
+		if err := b.Server.Shutdown(ctx); err != nil {
+			b.tb.Errorf("servertest: shutdown: %v", err)
 		}
-		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
-			tb.Errorf("servertest: Serve returned %v", err)
+		if err := <-b.served; !errors.Is(err, server.ErrServerClosed) {
+			b.tb.Errorf("servertest: Serve returned %v", err)
 		}
 	})
-	addr := srv.Addr().String()
-	return &Broker{Server: srv, Addr: addr, URL: fmt.Sprintf("amqp://guest:guest@%s/", addr)}
 }

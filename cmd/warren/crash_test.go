@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// crashWait bounds every wait in the crash test; it is reached only when
+// the test fails.
+const crashWait = 30 * time.Second
+
+// crashQueue is the durable queue the crash test publishes to.
+const crashQueue = "crash-test"
+
+// startOn runs the binary on dir and returns it with its AMQP URL.
+func startOn(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd, lines := startWarren(t, nil, "--data-dir", dir, "--amqp-addr", "127.0.0.1:0", "--heartbeat", "0")
+	return cmd, "amqp://guest:guest@" + waitForAddr(t, lines) + "/"
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	cmd.Wait() // "signal: killed"
+}
+
+// checkStore runs warren --check on dir and fails unless it passes.
+func checkStore(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "--check", "--data-dir", dir)
+	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "store is consistent") {
+		t.Fatalf("warren --check --data-dir %s: %v\n%s", dir, err, out)
+	}
+}
+
+// crashLedger is what the clients saw of the messages since the last
+// drain.
+type crashLedger struct {
+	mu        sync.Mutex
+	published map[string]bool // every id ever published, across cycles
+	confirmed map[string]bool // acked by the broker since the last drain
+	consumed  map[string]bool // consumed and acked by the consumer since the last drain
+	drained   map[string]bool // every id a drain has taken, across cycles
+}
+
+// cycleStats are the counts one cycle reports.
+type cycleStats struct {
+	published, confirmed, nacked, consumed atomic.Int64
+}
+
+// publishUntilKilled publishes persistent messages with unique ids on a
+// confirm channel, keeping window of them unconfirmed, until the
+// connection dies. It records every id it publishes and every one acked.
+func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cycleStats) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Confirm(false); err != nil {
+		return err
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2*window))
+	var ids []string // by delivery tag - 1
+	outstanding := 0
+	for {
+		for outstanding < window {
+			id := fmt.Sprintf("c%d-%d", cycle, len(ids)+1)
+			led.mu.Lock()
+			led.published[id] = true
+			led.mu.Unlock()
+			ids = append(ids, id)
+			if err := ch.Publish("", crashQueue, false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: []byte(id)}); err != nil {
+				return nil // the broker is gone
+			}
+			st.published.Add(1)
+			outstanding++
+		}
+		c, ok := <-confirms
+		if !ok {
+			return nil // the broker is gone
+		}
+		outstanding--
+		if c.DeliveryTag == 0 || c.DeliveryTag > uint64(len(ids)) {
+			return fmt.Errorf("confirm of tag %d, but %d were published", c.DeliveryTag, len(ids))
+		}
+		if c.Ack {
+			led.mu.Lock()
+			led.confirmed[ids[c.DeliveryTag-1]] = true
+			led.mu.Unlock()
+			st.confirmed.Add(1)
+		} else {
+			st.nacked.Add(1)
+		}
+	}
+}
+
+// consumeUntilKilled acks the first limit deliveries and then holds on to
+// the next ones (prefetch 20) unacked until the connection dies.
+func consumeUntilKilled(url string, limit int, led *crashLedger, st *cycleStats) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Qos(20, 0, false); err != nil {
+		return err
+	}
+	msgs, err := ch.Consume(crashQueue, "", false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	for d := range msgs {
+		if st.consumed.Load() >= int64(limit) {
+			continue // unacked: it must come back
+		}
+		led.mu.Lock()
+		led.consumed[string(d.Body)] = true
+		led.mu.Unlock()
+		if d.Ack(false) != nil {
+			return nil
+		}
+		st.consumed.Add(1)
+	}
+	return nil
+}
+
+// drainStats count what a drain found of the messages one cycle published.
+type drainStats struct{ recovered, duplicates, unconfirmed, consumed int }
+
+// drain takes every message from the crash queue on the broker at url and
+// checks them against the ledger: every confirmed id not consumed must be
+// there; anything else may be (at least once), and is counted, by the
+// cycle that published it.
+func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(crashQueue, true, false, false, false, nil); err != nil {
+		t.Fatalf("declare %s after restart: %v", crashQueue, err)
+	}
+	seen := map[string]bool{}
+	stats := map[int]*drainStats{}
+	statsOf := func(id string) *drainStats {
+		var cycle int
+		fmt.Sscanf(id, "c%d-", &cycle)
+		ds := stats[cycle]
+		if ds == nil {
+			ds = &drainStats{}
+			stats[cycle] = ds
+		}
+		return ds
+	}
+	var lastCycle, lastSeq int // the queue order is the publish order
+	for {
+		d, ok, err := ch.Get(crashQueue, false)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		if !ok {
+			break
+		}
+		id := string(d.Body)
+		if d.MessageId != id {
+			t.Errorf("message %q has message id %q", id, d.MessageId)
+		}
+		ds := statsOf(id)
+		led.mu.Lock()
+		switch {
+		case !led.published[id]:
+			t.Errorf("recovered %q, which was never published", id)
+		case seen[id] || led.drained[id] || led.consumed[id]:
+			ds.duplicates++
+		default:
+			if !led.confirmed[id] {
+				ds.unconfirmed++
+			}
+			var cycle, seq int
+			fmt.Sscanf(id, "c%d-%d", &cycle, &seq)
+			if cycle < lastCycle || cycle == lastCycle && seq < lastSeq {
+				t.Errorf("recovered %q after c%d-%d: out of publish order", id, lastCycle, lastSeq)
+			}
+			lastCycle, lastSeq = cycle, seq
+		}
+		seen[id] = true
+		led.drained[id] = true
+		led.mu.Unlock()
+		ds.recovered++
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	led.mu.Lock()
+	defer led.mu.Unlock()
+	for id := range led.consumed {
+		statsOf(id).consumed++
+	}
+	var missing []string
+	for id := range led.confirmed {
+		if !seen[id] && !led.consumed[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 20 {
+			missing = append(missing[:20], "...")
+		}
+		t.Errorf("%d confirmed messages lost in the crash: %v", len(missing), missing)
+	}
+	led.confirmed = map[string]bool{}
+	led.consumed = map[string]bool{}
+	return stats
+}
+
+func TestCrashKeepsConfirmedMessages(t *testing.T) {
+	cycles := 4
+	if testing.Short() {
+		cycles = 2
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	dir := t.TempDir()
+	led := &crashLedger{published: map[string]bool{}, confirmed: map[string]bool{}, consumed: map[string]bool{}, drained: map[string]bool{}}
+
+	stats := make([]cycleStats, cycles+1)
+	drained := 0 // cycles up to this one have been drained
+	// report logs a drain after cycle upTo by the cycles it covers; ids of
+	// an earlier cycle found again are counted with the first cycle covered.
+	report := func(found map[int]*drainStats, upTo int) {
+		for c := drained + 1; c <= upTo; c++ {
+			if found[c] == nil {
+				found[c] = &drainStats{}
+			}
+		}
+		for c, ds := range found {
+			if c <= drained {
+				found[drained+1].duplicates += ds.duplicates
+			}
+		}
+		for c := drained + 1; c <= upTo; c++ {
+			ds, st := found[c], &stats[c]
+			t.Logf("cycle %d: published %d, confirmed %d, consumed+acked before a crash %d; recovered %d, duplicates %d, unconfirmed-present %d",
+				c, st.published.Load(), st.confirmed.Load(), ds.consumed, ds.recovered, ds.duplicates, ds.unconfirmed)
+		}
+		drained = upTo
+	}
+	for cycle := 1; cycle <= cycles; cycle++ {
+		cmd, url := startOn(t, dir)
+		// After every second crash, drain what the last two cycles left, so
+		// that some messages live through two crashes and recoveries.
+		if cycle%2 == 1 && cycle > 1 {
+			report(drain(t, url, led), cycle-1)
+		}
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.QueueDeclare(crashQueue, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+
+		st := &stats[cycle]
+		window := 100 + rng.IntN(101)
+		target := int64(100 + rng.IntN(900)) // confirms before the kill
+		consumeLimit := rng.IntN(300)
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- publishUntilKilled(url, cycle, window, led, st) }()
+		go func() { defer wg.Done(); errs <- consumeUntilKilled(url, consumeLimit, led, st) }()
+
+		// Kill after target confirms, or after a while if the broker is
+		// slower than that (a bound, not an expectation).
+		began := time.Now()
+		deadline := began.Add(5 * time.Second)
+		for st.confirmed.Load() < target && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // the poll interval
+		}
+		kill(t, cmd)
+		waited := make(chan struct{})
+		go func() { wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(crashWait):
+			t.Fatal("the clients did not notice the broker die")
+		}
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("cycle %d: %v", cycle, err)
+			}
+		}
+		if st.confirmed.Load() == 0 {
+			t.Fatalf("cycle %d: nothing was confirmed before the kill", cycle)
+		}
+		if n := st.nacked.Load(); n > 0 {
+			t.Errorf("cycle %d: %d publishes nacked without any store fault", cycle, n)
+		}
+		checkStore(t, dir)
+		t.Logf("cycle %d: window %d, SIGKILL after %v, %d published, %d confirmed (target %d); the consumer acked %d; --check ok",
+			cycle, window, time.Since(began).Round(time.Millisecond), st.published.Load(), st.confirmed.Load(), target, st.consumed.Load())
+	}
+	_, url := startOn(t, dir)
+	report(drain(t, url, led), cycles)
+}
+
+func TestSecondBinarySameDataDir(t *testing.T) {
+	dir := t.TempDir()
+	startOn(t, dir)
+	ctx, cancel := context.WithTimeout(t.Context(), crashWait) // a failure bound only
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "--data-dir", dir, "--amqp-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("a second warren on %s did not give up: it waits for the lock\n%s", dir, out)
+	}
+	if err == nil {
+		t.Fatalf("a second warren on %s exited 0\n%s", dir, out)
+	}
+	if !strings.Contains(string(out), dir) || !strings.Contains(strings.ToLower(string(out)), "in use") {
+		t.Errorf("a second warren on %s failed without saying the data dir is in use:\n%s", dir, out)
+	}
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"github.com/warrenmq/warren/queue"
+)
+
+// opKind says what an op does.
+type opKind uint8
+
+const (
+	opNone opKind = iota // cancelled by coalescing
+	opPut
+	opDelivered
+	opDelete
+	opDeleteRange
+	opPutExchange
+	opDeleteExchange
+	opPutQueue
+	opDeleteQueue
+	opPutBinding
+	opDeleteBinding
+)
+
+// op is one logged change. Messages are kept by pointer and encoded by the
+// commit loop.
+type op struct {
+	kind      opKind
+	transient bool // opPut
+	id        uint64
+	seq       uint64 // lo for opDeleteRange
+	hi        uint64 // opDeleteRange
+	expiresAt int64  // opPut
+	msg       *queue.Message
+	// topo is the record of a topology op: *ExchangeRecord, *QueueRecord,
+	// *BindingRecord, or the name (string) of an exchange or queue to
+	// delete.
+	topo any
+}
+
+// entryKey names one entry.
+type entryKey struct{ id, seq uint64 }
+
+// pendingEntry locates an entry's ops in a batch: indexes into ops plus
+// one, 0 for none.
+type pendingEntry struct{ put, delivered int }
+
+// maxKeptOps bounds the ops slice and index map a batch keeps for reuse.
+const maxKeptOps = 1 << 16
+
+// batch is the changes committed in one transaction. The pending batch is
+// guarded by Store.mu; the commit loop owns the batch it is writing.
+type batch struct {
+	id      uint64
+	ops     []op
+	live    int // ops not cancelled
+	waiters []queue.Waiter
+	// wanted is set by Wait: the batch must be finished even without ops
+	// or waiters.
+	wanted bool
+	// entries indexes the pending Put and Delivered of each entry, for
+	// coalescing.
+	entries map[entryKey]pendingEntry
+}
+
+func newBatch(id uint64) *batch {
+	return &batch{id: id, entries: make(map[entryKey]pendingEntry)}
+}
+
+// ready reports whether the commit loop has anything to do for b.
+func (b *batch) ready() bool { return len(b.ops) > 0 || len(b.waiters) > 0 || b.wanted }
+
+// reset empties b for reuse as batch id, dropping its references.
+func (b *batch) reset(id uint64) {
+	b.id = id
+	if cap(b.ops) > maxKeptOps {
+		b.ops = nil
+	} else {
+		clear(b.ops)
+		b.ops = b.ops[:0]
+	}
+	clear(b.waiters)
+	b.waiters = b.waiters[:0]
+	b.live, b.wanted = 0, false
+	if len(b.entries) > maxKeptOps {
+		b.entries = make(map[entryKey]pendingEntry)
+	} else {
+		clear(b.entries)
+	}
+}
+
+// add appends o and returns its index plus one.
+func (b *batch) add(o op) int {
+	b.ops = append(b.ops, o)
+	b.live++
+	return len(b.ops)
+}
+
+// cancel drops the op at index i-1.
+func (b *batch) cancel(i int) {
+	b.ops[i-1] = op{}
+	b.live--
+}
+
+// logLocked appends o to the pending batch, or drops it if the store is
+// closed, and returns the pending batch's id. s.mu must be held.
+func (s *Store) logLocked(o op) uint64 {
+	b := s.pending
+	if !s.closed {
+		s.kickLocked()
+		b.add(o)
+	}
+	return b.id
+}
+
+// kickLocked wakes the commit loop if the pending batch is about to become
+// ready. Call it before changing the batch. s.mu must be held.
+func (s *Store) kickLocked() {
+	if !s.pending.ready() {
+		s.work.Signal()
+	}
+}
+
+// Put logs the write of entry seq of queue id, holding m, which the store
+// keeps (and never changes) until it is written. A transient entry is
+// dropped by the next Recover. It implements queue.Store.
+func (s *Store) Put(id, seq uint64, m *queue.Message, expiresAt int64, transient bool) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.pending
+	if s.closed {
+		return b.id
+	}
+	s.kickLocked()
+	k := entryKey{id, seq}
+	pe := b.entries[k]
+	if pe.put != 0 {
+		b.cancel(pe.put) // written twice: the last write wins
+	}
+	pe.put = b.add(op{kind: opPut, transient: transient, id: id, seq: seq, expiresAt: expiresAt, msg: m})
+	b.entries[k] = pe
+	return b.id
+}
+
+// Delivered logs that the entry has been delivered and not yet settled, so
+// it comes back redelivered after a restart. A mark for an entry that does
+// not exist when the batch is written is not written. It implements
+// queue.Store.
+func (s *Store) Delivered(id, seq uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.pending
+	if s.closed {
+		return b.id
+	}
+	k := entryKey{id, seq}
+	pe := b.entries[k]
+	if pe.delivered != 0 {
+		return b.id
+	}
+	s.kickLocked()
+	pe.delivered = b.add(op{kind: opDelivered, id: id, seq: seq})
+	b.entries[k] = pe
+	return b.id
+}
+
+// Delete logs the removal of the entry and its delivered mark. If its Put
+// is in the pending batch, neither is written; a pending Delivered alone is
+// replaced by the Delete. It implements queue.Store.
+func (s *Store) Delete(id, seq uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.pending
+	if s.closed {
+		return b.id
+	}
+	k := entryKey{id, seq}
+	if pe, ok := b.entries[k]; ok {
+		if pe.delivered != 0 {
+			b.cancel(pe.delivered)
+		}
+		if pe.put != 0 {
+			b.cancel(pe.put)
+			delete(b.entries, k)
+			return b.id
+		}
+		delete(b.entries, k)
+	}
+	return s.logLocked(op{kind: opDelete, id: id, seq: seq})
+}
+
+// DeleteRange logs the removal of every entry of queue id with
+// lo <= seq <= hi, and of their delivered marks. It implements
+// queue.Store.
+func (s *Store) DeleteRange(id, lo, hi uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opDeleteRange, id: id, seq: lo, hi: hi})
+}
+
+// Pending returns the id of the batch changes are logged into now. It
+// implements queue.Store.
+func (s *Store) Pending() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending.id
+}
+
+// Watch asks for w.Committed to be called once the pending batch, and so
+// every batch before it, is done, and returns the pending batch's id. After
+// Close, w is told (from another goroutine) that the batch failed. It
+// implements queue.Store.
+func (s *Store) Watch(w queue.Waiter) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.pending
+	if s.closed {
+		id := b.id
+		go func() {
+			<-s.loopDone // after the loop's last calls, to keep the order
+			w.Committed(id, id)
+		}()
+		return id
+	}
+	s.kickLocked()
+	b.waiters = append(b.waiters, w)
+	return b.id
+}
+
+// PutExchange logs the write of a durable exchange and returns its batch.
+func (s *Store) PutExchange(r ExchangeRecord) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opPutExchange, topo: &r})
+}
+
+// DeleteExchange logs the removal of an exchange and of every binding whose
+// source is it, or whose destination is it (exchange-to-exchange), and
+// returns its batch.
+func (s *Store) DeleteExchange(name string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opDeleteExchange, topo: name})
+}
+
+// PutQueue logs the write of a durable queue and returns its batch.
+func (s *Store) PutQueue(r QueueRecord) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opPutQueue, topo: &r})
+}
+
+// DeleteQueue logs the removal of queue id: its entries, delivered marks
+// and counters, and, if the queue record named name has this id (or there
+// is none), that record and the bindings to it. It returns its batch.
+func (s *Store) DeleteQueue(name string, id uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opDeleteQueue, id: id, topo: name})
+}
+
+// PutBinding logs the write of a binding and returns its batch. Writing a
+// binding equal to one already stored changes nothing.
+func (s *Store) PutBinding(r BindingRecord) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opPutBinding, topo: &r})
+}
+
+// DeleteBinding logs the removal of the bindings equal to r (same source,
+// destination, kind and routing key, and arguments equal by
+// wire.TablesEqual) and returns its batch.
+func (s *Store) DeleteBinding(r BindingRecord) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLocked(op{kind: opDeleteBinding, topo: &r})
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Stats are counters of the store's commits since Open.
+type Stats struct {
+	// Commits is the number of transactions written.
+	Commits uint64
+	// Failed is the number of batches that failed.
+	Failed uint64
+	// Ops is the number of changes written by those transactions, after
+	// coalescing.
+	Ops uint64
+	// CommitTime is the total time spent writing and syncing them.
+	CommitTime time.Duration
+	// Bytes is the size of the store's data as of the last commit (bbolt's
+	// high-water mark; the file itself grows in larger steps).
+	Bytes int64
+}
+
+// statCounters hold Stats; the commit loop writes them.
+type statCounters struct {
+	commits, failed, ops atomic.Uint64
+	commitTime           atomic.Int64 // nanoseconds
+	bytes                atomic.Int64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Commits:    s.stats.commits.Load(),
+		Failed:     s.stats.failed.Load(),
+		Ops:        s.stats.ops.Load(),
+		CommitTime: time.Duration(s.stats.commitTime.Load()),
+		Bytes:      s.stats.bytes.Load(),
+	}
+}
+
+// loop is the commit loop: it takes the pending batch whenever it is ready,
+// writes it in one transaction and tells its waiters. Whatever is logged
+// meanwhile goes into the next batch.
+func (s *Store) loop() {
+	defer close(s.loopDone)
+	spare := newBatch(0)
+	var lastFailed uint64
+	for {
+		s.mu.Lock()
+		for !s.pending.ready() && !s.closing {
+			s.work.Wait()
+		}
+		b := s.pending
+		spare.id = b.id + 1
+		s.pending, spare = spare, nil
+		closing := s.closing
+		s.closed = closing
+		s.mu.Unlock()
+
+		var err error
+		if b.live > 0 {
+			err = s.commit(b)
+		}
+		if err != nil {
+			lastFailed = b.id
+			s.stats.failed.Add(1)
+			s.log.Error("store commit failed; its changes are lost", "batch", b.id, "ops", b.live, "err", err)
+		}
+		for _, w := range b.waiters {
+			w.Committed(b.id, lastFailed)
+		}
+		s.doneMu.Lock()
+		s.done = b.id
+		if err != nil {
+			s.lastFailed, s.lastErr = lastFailed, err
+		}
+		if closing {
+			s.stopped = true
+		}
+		s.doneCond.Broadcast()
+		s.doneMu.Unlock()
+		if closing {
+			return
+		}
+		b.reset(0) // drop its messages now, not when the next batch comes
+		spare = b
+	}
+}
+
+// commit writes b's live ops in one transaction.
+func (s *Store) commit(b *batch) error {
+	start := time.Now()
+	var size int64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if s.fault != nil {
+			if err := s.fault(); err != nil {
+				return err
+			}
+		}
+		if err := s.apply(tx, b.ops); err != nil {
+			return err
+		}
+		size = tx.Size()
+		return nil
+	})
+	s.resetScratch()
+	if err != nil {
+		return err
+	}
+	s.stats.commitTime.Add(int64(time.Since(start)))
+	s.stats.commits.Add(1)
+	s.stats.ops.Add(uint64(b.live))
+	s.stats.bytes.Store(size)
+	return nil
+}
+
+// Wait blocks until batch is done, and returns an error if it may have
+// been lost: if it, or any batch after it finished by then, failed. A
+// batch beyond Pending is taken as Pending. Wait must not be called from a
+// Waiter.
+func (s *Store) Wait(batch uint64) error {
+	if batch == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed && batch >= s.pending.id {
+		s.mu.Unlock()
+		return fmt.Errorf("batch %d: %w", batch, ErrClosed)
+	}
+	if batch >= s.pending.id {
+		batch = s.pending.id
+		s.kickLocked()
+		s.pending.wanted = true
+	}
+	s.mu.Unlock()
+
+	s.doneMu.Lock()
+	defer s.doneMu.Unlock()
+	for s.done < batch && !s.stopped {
+		s.doneCond.Wait()
+	}
+	if s.done < batch {
+		return fmt.Errorf("batch %d: %w", batch, ErrClosed)
+	}
+	if s.lastFailed != 0 && s.lastFailed >= batch {
+		return fmt.Errorf("store batch %d failed: %w", s.lastFailed, s.lastErr)
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
+)
+
+func TestWatchOrderAndFaults(t *testing.T) {
+	g := newGate()
+	s := openTest(t, "", Options{Fault: g.fault})
+	id := s.NewQueueID()
+	w := newRecorder()
+
+	s.Put(id, 1, msg("a", 10), 0, false)
+	b1 := s.Watch(w)
+	mustWait(t, s, b1)
+
+	// Hold the loop on a commit, so the next changes share one batch.
+	g.armed.Store(true)
+	b0 := s.PutQueue(QueueRecord{Name: "q", ID: id})
+	<-g.entered
+	g.fail.Store(true) // the next commit fails
+	p2 := s.Put(id, 2, msg("b", 10), 0, false)
+	d2 := s.Delivered(id, 1)
+	b2 := s.Watch(w)
+	if p2 != b0+1 || d2 != p2 || b2 != p2 {
+		t.Fatalf("batches %d %d %d %d", b0, p2, d2, b2)
+	}
+	g.release <- struct{}{}
+	if err := s.Wait(b2); !errors.Is(err, errInjected) {
+		t.Fatalf("Wait on the failed batch: %v", err)
+	}
+	if err := s.Wait(b0); err == nil {
+		t.Fatal("Wait on a batch before a failed one it saw should fail, to be safe")
+	}
+
+	s.Put(id, 3, msg("c", 10), 0, false)
+	b3 := s.Watch(w)
+	mustWait(t, s, b3)
+	b4 := s.Watch(w) // no ops: done without a transaction
+	b5 := s.Watch(w)
+	mustWait(t, s, b5)
+	if b3 <= b2 || b4 != b3+1 || b5 < b4 {
+		t.Fatalf("batches %d %d %d %d", b2, b3, b4, b5)
+	}
+
+	w.mu.Lock()
+	got := fmt.Sprint(w.calls)
+	w.mu.Unlock()
+	want := fmt.Sprint([]call{{b1, 0}, {b2, b2}, {b3, b2}, {b4, b2}, {b5, b2}})
+	if got != want {
+		t.Fatalf("Committed calls %s, want %s", got, want)
+	}
+	if st := s.Stats(); st.Commits != 3 || st.Failed != 1 || st.Ops != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	es := load(t, s, id)
+	sameSeqs(t, es, 1, 3)
+	if es[0].Redelivered {
+		t.Error("the failed batch's mark was written")
+	}
+}
+
+func TestBadArgsFailBatch(t *testing.T) {
+	g := newGate()
+	s := openTest(t, "", Options{Fault: g.fault})
+	id := s.NewQueueID()
+	g.armed.Store(true)
+	s.PutQueue(QueueRecord{Name: "q", ID: id})
+	<-g.entered // hold the loop so the next two share a batch
+	s.Put(id, 1, msg("a", 10), 0, false)
+	b := s.PutExchange(ExchangeRecord{Name: "x", Type: "direct", Args: wire.Table{"bad": struct{}{}}})
+	g.release <- struct{}{}
+	if err := s.Wait(b); err == nil {
+		t.Fatal("a batch with unencodable arguments did not fail")
+	}
+	if es := load(t, s, id); len(es) != 0 {
+		t.Fatal("a failed batch wrote an entry")
+	}
+	mustWait(t, s, s.PutExchange(ExchangeRecord{Name: "x", Type: "direct"}))
+}
+
+func TestClose(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	w := newRecorder()
+	s.Put(id, 1, msg("a", 10), 0, false)
+	b1 := s.Watch(w)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-w.ch; c != (call{b1, 0}) {
+		t.Fatalf("pending batch at Close: %+v", c)
+	}
+	if err := s.Wait(b1); err != nil {
+		t.Fatalf("Wait on a batch written by Close: %v", err)
+	}
+
+	// After Close, changes are dropped and waiters told so.
+	b := s.Put(id, 2, msg("b", 10), 0, false)
+	s.Delivered(id, 1)
+	s.Delete(id, 1)
+	s.DeleteRange(id, 1, 2)
+	s.PutQueue(QueueRecord{Name: "q", ID: id})
+	if b2 := s.Watch(w); b2 != b || b2 <= b1 {
+		t.Fatalf("batch after Close %d, %d", b, b2)
+	}
+	if c := <-w.ch; c != (call{b, b}) {
+		t.Fatalf("waiter after Close told %+v", c)
+	}
+	if err := s.Wait(b); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Load(id, 0, 10, 100, nil); err == nil {
+		t.Fatal("Load after Close succeeded")
+	}
+	s2 := openTest(t, s.dir, Options{})
+	sameSeqs(t, load(t, s2, id), 1)
+}
+
+// orderChecker is a Waiter that checks batches are reported in order.
+type orderChecker struct {
+	mu   sync.Mutex
+	last uint64 // guarded by mu
+	bad  error  // guarded by mu
+}
+
+func (o *orderChecker) Committed(batch, lastFailed uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if batch < o.last && o.bad == nil {
+		o.bad = fmt.Errorf("batch %d reported after %d", batch, o.last)
+	}
+	if lastFailed != 0 && o.bad == nil {
+		o.bad = fmt.Errorf("batch %d failed", lastFailed)
+	}
+	o.last = batch
+}
+
+func TestConcurrent(t *testing.T) {
+	s := openTest(t, "", Options{})
+	const writers, perWriter = 8, 500
+	order := &orderChecker{}
+	ids := make([]uint64, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		ids[w] = s.NewQueueID()
+		wg.Go(func() {
+			id := ids[w]
+			m := msg(fmt.Sprint(w), 64)
+			for seq := uint64(1); seq <= perWriter; seq++ {
+				s.Put(id, seq, m, 0, seq%4 == 0)
+				switch seq % 5 {
+				case 0:
+					s.Delete(id, seq)
+				case 1:
+					s.Delivered(id, seq)
+				case 2:
+					if seq > 10 {
+						s.Delete(id, seq-10)
+					}
+				}
+				if seq%50 == 0 {
+					s.Watch(order)
+					if _, err := s.Load(id, 0, seq, 1<<10, nil); err != nil {
+						t.Error(err)
+					}
+				}
+				if seq%100 == 0 {
+					if err := s.Wait(s.Pending()); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	flush(t, s)
+	order.mu.Lock()
+	if order.bad != nil {
+		t.Error(order.bad)
+	}
+	order.mu.Unlock()
+	for _, id := range ids {
+		var want []uint64
+		for seq := uint64(1); seq <= perWriter; seq++ {
+			deleted := seq%5 == 0 || (seq%5 == 2 && seq+10 <= perWriter)
+			if !deleted {
+				want = append(want, seq)
+			}
+		}
+		es := load(t, s, id)
+		sameSeqs(t, es, want...)
+		for _, e := range es {
+			if e.Redelivered != (e.Seq%5 == 1) {
+				t.Fatalf("queue %d entry %d redelivered %v", id, e.Seq, e.Redelivered)
+			}
+		}
+	}
+}
+
+// Compile-time check that Store implements queue.Store.
+var _ queue.Store = (*Store)(nil)

@@ -1,0 +1,54 @@
+// Package store is Warren's only disk state: one bbolt file, warren.db in
+// the data directory, holding durable topology (exchanges, queues,
+// bindings) and queue entries (persistent messages of durable queues, and
+// messages any queue paged out of memory). It implements queue.Store.
+//
+// # Logging and the commit loop
+//
+// Changes are logged, not written: Put, Delivered, Delete, DeleteRange and
+// the topology methods append an op to the pending batch under Store.mu
+// and return its id at once, so a queue may call them with its lock held.
+// Store.mu is a leaf: nothing else is locked while it is held (Store.doneMu,
+// which Wait sleeps on, is another leaf). One commit
+// loop goroutine takes the pending batch as soon as it has ops or waiters
+// (there is no timer: whatever is logged while a batch is being written
+// goes into the next one), writes it in one bbolt transaction, and then,
+// holding no lock, calls Committed on the batch's waiters. A batch whose
+// write fails is dropped whole and logged at Error level.
+//
+// Within the pending batch, a Delete of an entry whose Put is still
+// pending cancels the Put (and any pending Delivered), so a message
+// published and settled before its batch is written never reaches the
+// disk. Messages are kept by pointer and encoded by the commit loop.
+//
+// # Layout
+//
+// Top-level buckets:
+//
+//	meta        "schema" → uint32 big-endian SchemaVersion (1)
+//	exchanges   name → version 1, flags (1 auto-delete, 2 internal),
+//	            type (uvarint length + bytes), args (AMQP field table)
+//	queues      name → version 1, flags (1 auto-delete), id (uint64 BE),
+//	            args (field table)
+//	bindings    uvarint-length-prefixed source, destination, kind byte
+//	            (0 queue, 1 exchange), routing key, then a uint64 BE
+//	            sequence number that tells apart bindings differing only in
+//	            args → version 1, args (field table)
+//	messages    queue id (uint64 BE) → a bucket per queue, holding:
+//	    p       seq (uint64 BE) → record: persistent entries
+//	    t       seq → record: transient (paged-out) entries, dropped by Recover
+//	    d       seq → 1: delivered marks (only for entries that exist)
+//	    n       count and body bytes of p, two uint64 BE, updated in the same
+//	            transaction as p, so Recover never scans entries
+//
+// A record is a version byte (1), expiresAt (int64 BE, Unix ns, 0 for
+// none), then exchange, routing key and properties each as a uvarint length
+// and bytes, then the body up to the end. Decoding checks every length
+// against the bytes left: a corrupt record is an error, never a panic.
+//
+// Queue buckets p, t and d are created on first use. A queue bucket with no
+// queue record belongs to a non-durable queue that paged out; Recover drops
+// it after a restart.
+//
+// Check and CheckDir verify bbolt's pages and these invariants.
+package store

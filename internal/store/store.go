@@ -1,0 +1,234 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// FileName is the name of the store's file in its data directory.
+const FileName = "warren.db"
+
+// SchemaVersion is the layout version this package reads and writes, kept
+// in the meta bucket.
+const SchemaVersion = 1
+
+// DefaultLockTimeout is how long Open waits for the file lock when
+// Options.LockTimeout is 0.
+const DefaultLockTimeout = 200 * time.Millisecond
+
+// initialMmapSize is the size bbolt maps at open. It is address space, not
+// memory, and saves remapping (which waits for readers) as the file grows.
+const initialMmapSize = 256 << 20
+
+var (
+	// ErrLocked is returned (wrapped, with the directory) by Open and
+	// CheckDir when another process holds the store's file lock. The error
+	// also wraps bbolt.ErrTimeout.
+	ErrLocked = errors.New("store is in use by another process")
+	// ErrSchema is returned (wrapped) by Open and CheckDir for a file
+	// whose schema version this package does not read.
+	ErrSchema = errors.New("unsupported store schema version")
+	// ErrClosed is returned by Wait for a batch logged after Close.
+	ErrClosed = errors.New("store is closed")
+)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives failed commits (Error level) and other events. nil
+	// discards them.
+	Logger *slog.Logger
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process before giving up with ErrLocked. 0 means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Fault, if set, is called at the start of every commit; a non-nil
+	// error fails that batch exactly as a write error from the disk would
+	// (the transaction is rolled back). For tests.
+	Fault func() error
+}
+
+// Store is the broker's disk state: one bbolt file holding durable topology
+// and queue entries. It implements queue.Store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db    *bbolt.DB
+	dir   string
+	log   *slog.Logger
+	fault func() error
+
+	// lastQueueID is the last id NewQueueID handed out.
+	lastQueueID atomic.Uint64
+	stats       statCounters
+
+	mu sync.Mutex // guards the fields below; a leaf lock, taken under queue locks
+	// work is signalled (on mu) when pending becomes ready or closing is set.
+	work *sync.Cond
+	// pending is the batch changes are logged into now.
+	pending *batch
+	// closing asks the commit loop to write pending and stop.
+	closing bool
+	// closed is set by the commit loop as it takes its last batch; changes
+	// logged after it are dropped.
+	closed bool
+
+	doneMu sync.Mutex // guards the fields below
+	// doneCond is signalled (on doneMu) whenever done or stopped changes.
+	doneCond *sync.Cond
+	// done is the id of the last batch the commit loop finished.
+	done uint64
+	// lastFailed is the id of the latest failed batch, 0 if none.
+	lastFailed uint64
+	// lastErr is the error of batch lastFailed.
+	lastErr error
+	// stopped is set when the commit loop has exited.
+	stopped bool
+
+	// loopDone is closed when the commit loop has exited.
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error // set by closeOnce
+
+	// Owned by the commit loop.
+	arena []byte                   // record bytes of the batch being written
+	cache map[uint64]*queueBuckets // bucket handles of the transaction being written
+}
+
+// lockedError is Open's error when the file lock is held elsewhere.
+type lockedError struct {
+	dir, path string
+	timeout   time.Duration
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("data dir %q is in use by another Warren (could not lock %s within %v)", e.dir, e.path, e.timeout)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
+// Unwrap returns bbolt.ErrTimeout.
+func (e *lockedError) Unwrap() error { return bbolt.ErrTimeout }
+
+// openDB opens dir's bbolt file with Warren's options.
+func openDB(dir string, timeout time.Duration, readOnly bool) (*bbolt.DB, error) {
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:         timeout,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
+		ReadOnly:        readOnly,
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, &lockedError{dir: dir, path: path, timeout: timeout}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Open opens the store in dir, creating dir and the file if need be, and
+// starts its commit loop. It fails with ErrLocked if another process has
+// the store open, and with ErrSchema if the file has another layout
+// version. Call Recover before using the store's contents.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store dir: %w", err)
+	}
+	db, err := openDB(dir, opts.LockTimeout, false)
+	if err != nil {
+		return nil, err
+	}
+	var lastID uint64
+	var size int64
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := initSchema(tx); err != nil {
+			return err
+		}
+		var err error
+		lastID, err = maxQueueID(tx)
+		size = tx.Size()
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", filepath.Join(dir, FileName), err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		db:       db,
+		dir:      dir,
+		log:      log,
+		fault:    opts.Fault,
+		pending:  newBatch(1),
+		loopDone: make(chan struct{}),
+		cache:    make(map[uint64]*queueBuckets),
+	}
+	s.work = sync.NewCond(&s.mu)
+	s.doneCond = sync.NewCond(&s.doneMu)
+	s.lastQueueID.Store(lastID)
+	s.stats.bytes.Store(size)
+	go s.loop()
+	return s, nil
+}
+
+// initSchema writes the meta bucket and the top-level buckets into a new
+// file, or checks the schema version of an existing one.
+func initSchema(tx *bbolt.Tx) error {
+	if k, _ := tx.Cursor().First(); k == nil {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchema, schemaValue()); err != nil {
+			return err
+		}
+	} else if err := checkSchema(tx); err != nil {
+		return err
+	}
+	for _, name := range topBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSchema returns an error wrapping ErrSchema unless the file's schema
+// version is SchemaVersion.
+func checkSchema(tx *bbolt.Tx) error {
+	v := schemaOf(tx)
+	if v != SchemaVersion {
+		return fmt.Errorf("%w %d (this Warren reads %d)", ErrSchema, v, SchemaVersion)
+	}
+	return nil
+}
+
+// Close writes every pending change (telling its waiters), stops the commit
+// loop and closes the file. Changes logged after Close are dropped: their
+// waiters are told their batch failed. Close may be called more than once;
+// later calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.work.Signal()
+		s.mu.Unlock()
+		<-s.loopDone
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}

@@ -1,0 +1,262 @@
+package queue
+
+// A queue's ready messages, in order, are: the requeued heap and the ring of
+// readyList (in memory), then a run of entries on disk only (diskRun), then
+// the spill: paged-out entries still held in memory until the store has
+// committed them. Once the queue is paged, every new message joins the
+// spill, so the order holds; the ring is refilled from disk, then from the
+// spill, as it drains, and the queue leaves paged mode when both are empty.
+
+// entryOverhead is what the queue counts against its window for one entry
+// besides the message bytes (the Entry, the Message and its slices).
+const entryOverhead = 128
+
+// EntryCost is what one ready message counts against a queue's memory
+// window: its bytes and the queue's overhead for holding it.
+func EntryCost(m *Message) int64 {
+	return int64(len(m.Body)+len(m.Props)+len(m.Exchange)+len(m.RoutingKey)) + entryOverhead
+}
+
+// diskRun is the ready entries of a queue held only on disk: those of the
+// store with after < seq <= hi.
+type diskRun struct {
+	n     int
+	bytes int64 // body bytes
+	after uint64
+	hi    uint64
+}
+
+// spilled is one paged-out entry and the store batch holding its write.
+type spilled struct {
+	e     Entry
+	batch uint64
+}
+
+// spillList is a FIFO of spilled entries.
+type spillList struct {
+	items []spilled
+	head  int
+}
+
+func (s *spillList) len() int { return len(s.items) - s.head }
+
+func (s *spillList) push(x spilled) { s.items = append(s.items, x) }
+
+func (s *spillList) peek() *spilled { return &s.items[s.head] }
+
+func (s *spillList) pop() Entry {
+	e := s.items[s.head].e
+	s.items[s.head] = spilled{}
+	s.head++
+	if s.head == len(s.items) {
+		s.items, s.head = s.items[:0], 0
+	} else if s.head >= 1024 && s.head*2 >= len(s.items) {
+		n := copy(s.items, s.items[s.head:])
+		clear(s.items[n:])
+		s.items, s.head = s.items[:n], 0
+	}
+	return e
+}
+
+// Recover tells a new queue that its store already holds n persistent
+// entries, of bytes body bytes, with seqs from lo to hi. They are read
+// back as the queue drains. Call it before using q.
+func (q *Queue) Recover(n int, bytes int64, lo, hi uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n <= 0 || q.opts.Store == nil {
+		return
+	}
+	q.disk = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
+	q.usedStore = true
+	q.readyBytes += bytes
+	q.paged = true
+	if hi >= q.nextSeq {
+		q.nextSeq = hi + 1
+	}
+}
+
+// UsedStore reports whether the queue has ever logged an entry to its store.
+func (q *Queue) UsedStore() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.usedStore
+}
+
+// readyLenLocked is the number of ready messages, in memory or not.
+func (q *Queue) readyLenLocked() int { return q.ready.len() + q.disk.n + q.spill.len() }
+
+// enqueueLocked adds a new entry behind every ready one. persist says the
+// message must be written to the store to be safe; batch is the store batch
+// holding it if it was already logged (e.Stored). It returns the batch a
+// confirm must wait for, 0 for none.
+func (q *Queue) enqueueLocked(e Entry, persist bool, batch uint64) uint64 {
+	st := q.opts.Store
+	cost := EntryCost(e.Msg)
+	q.readyBytes += int64(e.Msg.Size())
+	if st != nil && (q.paged || q.memBytes+cost > q.opts.Window) {
+		q.paged = true
+		if !e.Stored {
+			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, !persist)
+			e.Stored, q.usedStore = true, true
+		}
+		q.spill.push(spilled{e: e, batch: batch})
+		q.watchLocked()
+	} else {
+		if persist && !e.Stored {
+			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, false)
+			e.Stored, q.usedStore = true, true
+		}
+		q.ready.push(e)
+		q.memBytes += cost
+	}
+	if !persist {
+		return 0
+	}
+	return batch
+}
+
+// watchLocked makes sure q hears when the pending store batch is done.
+func (q *Queue) watchLocked() {
+	if st := q.opts.Store; q.watching != st.Pending() {
+		q.watching = st.Watch(q)
+	}
+}
+
+// Committed implements Waiter: spilled entries now on disk give their
+// memory back and join the disk run.
+func (q *Queue) Committed(batch, lastFailed uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.watching <= batch {
+		q.watching = 0
+	}
+	for q.spill.len() > 0 {
+		s := q.spill.peek()
+		if s.batch > batch {
+			q.watchLocked() // later writes are still pending
+			return
+		}
+		if s.batch <= lastFailed {
+			// Its write may have failed: log it again and wait for
+			// that, holding it (and so every entry behind it, to keep
+			// the order) in memory meanwhile.
+			q.relogSpillLocked(batch)
+			q.watchLocked()
+			return
+		}
+		e := q.spill.pop()
+		if q.disk.n == 0 {
+			q.disk.after = e.Seq - 1
+		}
+		q.disk.n++
+		q.disk.bytes += int64(e.Msg.Size())
+		q.disk.hi = e.Seq
+	}
+}
+
+// relogSpillLocked logs again the writes of the spilled entries in batches
+// up to batch, which may have failed. A write that did land is only
+// written again.
+func (q *Queue) relogSpillLocked(batch uint64) {
+	st := q.opts.Store
+	for i := q.spill.head; i < len(q.spill.items); i++ {
+		s := &q.spill.items[i]
+		if s.batch > batch {
+			break
+		}
+		s.batch = st.Put(q.opts.ID, s.e.Seq, s.e.Msg, s.e.ExpiresAt, !(q.opts.Durable && s.e.Msg.Persistent))
+	}
+}
+
+// refillLocked moves entries into the empty in-memory list: from disk
+// first, then from the spill.
+func (q *Queue) refillLocked() {
+	if q.disk.n > 0 {
+		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, max(q.opts.Window/2, 1), q.loadBuf[:0])
+		if err != nil {
+			return // the entries stay on disk; the next pop tries again
+		}
+		for _, e := range buf {
+			q.ready.push(e)
+			q.memBytes += EntryCost(e.Msg)
+			q.disk.n--
+			q.disk.bytes -= int64(e.Msg.Size())
+			q.disk.after = e.Seq
+		}
+		clear(buf)
+		q.loadBuf = buf[:0]
+		if len(buf) == 0 || q.disk.after >= q.disk.hi || q.disk.n <= 0 {
+			// A run the store no longer holds in full (its counts were
+			// off) is dropped rather than read forever.
+			q.readyBytes -= q.disk.bytes
+			q.disk = diskRun{}
+		}
+		if q.ready.len() > 0 {
+			return
+		}
+	}
+	for q.spill.len() > 0 {
+		e := q.spill.pop()
+		q.ready.push(e)
+		q.memBytes += EntryCost(e.Msg)
+	}
+	q.paged = false
+}
+
+// headLocked returns the first ready entry, reading it from disk if need
+// be, without removing it.
+func (q *Queue) headLocked() (Entry, bool) {
+	if q.ready.len() == 0 && q.paged {
+		q.refillLocked()
+	}
+	return q.ready.peek()
+}
+
+// removeHeadLocked removes the entry headLocked returned.
+func (q *Queue) removeHeadLocked() Entry {
+	e, _ := q.ready.pop()
+	q.readyBytes -= int64(e.Msg.Size())
+	q.memBytes -= EntryCost(e.Msg)
+	return e
+}
+
+// forgetLocked deletes a settled or dropped entry from the store.
+func (q *Queue) forgetLocked(e Entry) {
+	if e.Stored {
+		q.opts.Store.Delete(q.opts.ID, e.Seq)
+	}
+}
+
+// deliveredLocked logs that a stored entry was handed to a consumer.
+func (q *Queue) deliveredLocked(e Entry, noAck bool) {
+	if !e.Stored {
+		return
+	}
+	if noAck {
+		q.opts.Store.Delete(q.opts.ID, e.Seq)
+	} else {
+		q.opts.Store.Delivered(q.opts.ID, e.Seq)
+	}
+}
+
+// clearReadyLocked drops every ready message; with forget it deletes them
+// from the store too. It returns how many there were.
+func (q *Queue) clearReadyLocked(forget bool) int {
+	n := q.readyLenLocked()
+	if forget && q.opts.Store != nil {
+		q.ready.each(q.forgetLocked)
+		for q.spill.len() > 0 {
+			q.forgetLocked(q.spill.pop())
+		}
+		if q.disk.n > 0 {
+			q.opts.Store.DeleteRange(q.opts.ID, q.disk.after+1, q.disk.hi)
+		}
+	}
+	q.ready = readyList{}
+	q.spill = spillList{}
+	q.disk = diskRun{}
+	q.paged = false
+	q.readyBytes, q.memBytes = 0, 0
+	return n
+}

@@ -1,0 +1,146 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/server/servertest"
+)
+
+// BenchmarkPersistentConfirms publishes b.N persistent 1 KiB messages to a
+// durable queue in confirm mode, keeping 1 or 100 confirms outstanding,
+// while one consumer (prefetch 100) acks them. It reports msg/s (first
+// publish to the last confirm and ack), the confirm latency p50 and p99 in
+// ms, and, for Warren, store commits per second (each is one bbolt commit:
+// a write and an fsync of the pages, then of the meta page). Warren
+// confirms only after the fsync. Set WARREN_REF_URL to measure a reference
+// broker the same way in the same run.
+func BenchmarkPersistentConfirms(b *testing.B) {
+	w := servertest.Start(b)
+	targets := map[string]string{"warren": w.URL}
+	if refURL != "" {
+		targets["reference"] = refURL
+	}
+	for _, outstanding := range []int{1, 100} {
+		for _, name := range []string{"warren", "reference"} {
+			url, ok := targets[name]
+			if !ok {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/1KiB/outstanding%d", name, outstanding), func(b *testing.B) {
+				var before uint64
+				if name == "warren" {
+					before = w.Server.StoreStats().Commits
+				}
+				elapsed := benchConfirms(b, url, 1024, outstanding)
+				if name == "warren" {
+					commits := w.Server.StoreStats().Commits - before
+					b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
+				}
+			})
+		}
+	}
+}
+
+func benchConfirms(b *testing.B, url string, size, outstanding int) time.Duration {
+	pubConn, err := amqp.Dial(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubConn.Close()
+	subConn, err := amqp.Dial(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer subConn.Close()
+	pub, err := pubConn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub, err := subConn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	qname := fmt.Sprintf("bench-confirms-%d", time.Now().UnixNano())
+	if _, err := sub.QueueDeclare(qname, true, false, false, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if ch, err := subConn.Channel(); err == nil {
+			ch.QueueDelete(qname, false, false, false)
+		}
+	}()
+	if err := sub.Qos(100, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	deliveries, err := sub.Consume(qname, "", false, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pub.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	confirms := pub.NotifyPublish(make(chan amqp.Confirmation, outstanding+1))
+	msg := amqp.Publishing{Body: make([]byte, size), DeliveryMode: amqp.Persistent}
+
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for i := 0; i < b.N; i++ {
+			d, ok := <-deliveries
+			if !ok {
+				return
+			}
+			d.Ack(false)
+		}
+	}()
+
+	sent := make([]time.Time, b.N+1) // by delivery tag
+	latencies := make([]time.Duration, 0, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	start := time.Now()
+	published, nacks := 0, 0
+	for len(latencies) < b.N {
+		for published < b.N && published-len(latencies) < outstanding {
+			published++
+			sent[published] = time.Now()
+			if err := pub.PublishWithContext(ctx, "", qname, false, false, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case c, ok := <-confirms:
+			if !ok {
+				b.Fatal("confirm channel closed")
+			}
+			if !c.Ack {
+				nacks++
+			}
+			latencies = append(latencies, time.Since(sent[c.DeliveryTag]))
+		case <-ctx.Done():
+			b.Fatalf("timed out with %d of %d confirmed", len(latencies), b.N)
+		}
+	}
+	select {
+	case <-consumed:
+	case <-ctx.Done():
+		b.Fatal("timed out consuming")
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if nacks > 0 {
+		b.Fatalf("%d nacks", nacks)
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	return elapsed
+}

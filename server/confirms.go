@@ -1,0 +1,100 @@
+package server
+
+import "github.com/warrenmq/warren/internal/wire"
+
+// Publisher confirms. A channel's confirm.Tracker numbers its publishes
+// and turns settled ones into basic.ack and basic.nack frames in tag order.
+// A publish that needs no disk write (transient, or routed to no durable
+// queue) is settled at once by the connection's reader; one written to the
+// store waits in ch.awaiting until the commit loop reports the batch holding
+// it done, and is settled from the commit loop's goroutine. Both sides take
+// ch.confirmMu.
+
+// awaitingConfirm is a publish whose confirm waits for the store: its
+// writes are in batches lo..hi.
+type awaitingConfirm struct {
+	seq, lo, hi uint64
+}
+
+// settleConfirm settles publish seq. lo is the lowest store batch holding
+// one of its writes, 0 if it made none; nack says a queue refused it.
+func (ch *channel) settleConfirm(seq, lo uint64, nack bool) {
+	ch.confirmMu.Lock()
+	switch {
+	case nack:
+		ch.confirm.Nack(seq)
+	case lo == 0:
+		ch.confirm.Ack(seq)
+	default:
+		st := ch.c.vh.store
+		// Registered on the pending batch, ch hears when every batch up to
+		// it is done; the writes above are in it or an earlier one.
+		if ch.watched != st.Pending() {
+			ch.watched = st.Watch(ch)
+		}
+		ch.awaiting = append(ch.awaiting, awaitingConfirm{seq: seq, lo: lo, hi: ch.watched})
+	}
+	ch.confirmMu.Unlock()
+	ch.c.confirmDue(ch)
+}
+
+// Committed implements queue.Waiter: publishes whose writes are now on
+// disk are acked, those whose writes failed are nacked, and the settled
+// confirms go out at once.
+func (ch *channel) Committed(batch, lastFailed uint64) {
+	ch.confirmMu.Lock()
+	defer ch.confirmMu.Unlock()
+	i := 0
+	for ; i < len(ch.awaiting) && ch.awaiting[i].hi <= batch; i++ {
+		a := ch.awaiting[i]
+		if a.lo <= lastFailed {
+			ch.confirm.Nack(a.seq)
+		} else {
+			ch.confirm.Ack(a.seq)
+		}
+	}
+	if i == 0 {
+		return
+	}
+	n := copy(ch.awaiting, ch.awaiting[i:])
+	ch.awaiting = ch.awaiting[:n]
+	if !ch.confirmsOff {
+		ch.confirm.Emit(ch.sendConfirm)
+	}
+}
+
+// emitConfirms sends the confirms settled so far.
+func (ch *channel) emitConfirms() {
+	ch.confirmMu.Lock()
+	if !ch.confirmsOff {
+		ch.confirm.Emit(ch.sendConfirm)
+	}
+	ch.confirmMu.Unlock()
+}
+
+// stopConfirms ends confirms on a closing channel: nothing more may follow
+// its close.
+func (ch *channel) stopConfirms() {
+	ch.confirmMu.Lock()
+	ch.confirmsOff = true
+	ch.awaiting = nil
+	ch.confirmMu.Unlock()
+}
+
+// confirmDue marks ch as having confirms to send at the end of the burst.
+func (c *conn) confirmDue(ch *channel) {
+	for _, d := range c.confirmsDue {
+		if d == ch {
+			return
+		}
+	}
+	c.confirmsDue = append(c.confirmsDue, ch)
+}
+
+func (ch *channel) sendConfirm(tag uint64, multiple, nack bool) {
+	if nack {
+		ch.c.out.sendMethod(ch.id, &wire.BasicNack{DeliveryTag: tag, Multiple: multiple})
+		return
+	}
+	ch.c.out.sendMethod(ch.id, &wire.BasicAck{DeliveryTag: tag, Multiple: multiple})
+}
