@@ -33,14 +33,16 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/1KiB/outstanding%d", name, outstanding), func(b *testing.B) {
-				var before uint64
-				if name == "warren" {
-					before = w.Server.StoreStats().Commits
-				}
+				before := w.Server.StoreStats()
 				elapsed := benchConfirms(b, url, 1024, outstanding)
 				if name == "warren" {
-					commits := w.Server.StoreStats().Commits - before
+					after := w.Server.StoreStats()
+					commits := after.Commits - before.Commits
 					b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
+					if commits > 0 {
+						b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
+						b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/1000/float64(commits), "ms/commit")
+					}
 				}
 			})
 		}

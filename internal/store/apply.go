@@ -184,7 +184,7 @@ func (s *Store) applyPut(msgs *bbolt.Bucket, o *op) error {
 		}
 		qb.dirty = true
 	}
-	val := appendRecord(s.alloc(recordSize(o.msg))[:0], o.msg, o.expiresAt)
+	val := appendRecordFlags(s.alloc(recordSize(o.msg))[:0], o.msg, o.expiresAt, o.delivered)
 	if err := b.Put(key, val); err != nil {
 		return fmt.Errorf("queue %d entry %d: %w", o.id, o.seq, err)
 	}

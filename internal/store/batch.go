@@ -26,6 +26,7 @@ const (
 type op struct {
 	kind      opKind
 	transient bool // opPut
+	delivered bool // opPut: the entry was delivered before it was written
 	id        uint64
 	seq       uint64 // lo for opDeleteRange
 	hi        uint64 // opDeleteRange
@@ -155,6 +156,11 @@ func (s *Store) Delivered(id, seq uint64) uint64 {
 	k := entryKey{id, seq}
 	pe := b.entries[k]
 	if pe.delivered != 0 {
+		return b.id
+	}
+	if pe.put != 0 {
+		// Its record is not written yet: the mark goes in it.
+		b.ops[pe.put-1].delivered = true
 		return b.id
 	}
 	s.kickLocked()

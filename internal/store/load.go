@@ -113,7 +113,7 @@ func loadEntries(q *bbolt.Bucket, id, after, hi uint64, maxBytes int64, buf []qu
 		buf = append(buf, queue.Entry{
 			Msg:         m,
 			Seq:         cur.seq,
-			Redelivered: d.ok && d.seq == cur.seq,
+			Redelivered: r.delivered || d.ok && d.seq == cur.seq,
 			Stored:      true,
 			ExpiresAt:   r.expiresAt,
 		})

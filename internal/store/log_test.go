@@ -204,3 +204,35 @@ func TestPutTwiceLastWins(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 }
+
+// A delivery logged while the entry's Put is still pending travels in the
+// record: one write, and the entry still loads as redelivered.
+func TestDeliveredBeforeWrite(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	flush(t, s)
+	before := s.Stats().Ops
+	s.Put(id, 1, msg("a", 10), 0, false)
+	s.Delivered(id, 1)
+	s.Put(id, 2, msg("b", 10), 0, false)
+	flush(t, s)
+	if got := s.Stats().Ops - before; got != 2 {
+		t.Fatalf("wrote %d ops, want 2 (the two puts)", got)
+	}
+	es, err := s.Load(id, 0, 10, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSeqs(t, es, 1, 2)
+	if !es[0].Redelivered || es[1].Redelivered {
+		t.Fatalf("Redelivered = %v, %v; want true, false", es[0].Redelivered, es[1].Redelivered)
+	}
+	// Settling it deletes the record and with it the mark.
+	s.Delete(id, 1)
+	flush(t, s)
+	es, err = s.Load(id, 0, 10, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSeqs(t, es, 2)
+}

@@ -8,9 +8,15 @@ import (
 	"github.com/warrenmq/warren/queue"
 )
 
-// recordVersion is the first byte of every message record. A record with
-// any other first byte is refused, so a later format can be told apart.
+// recordVersion is the low 7 bits of the first byte of every message
+// record. A record with any other version is refused, so a later format can
+// be told apart.
 const recordVersion = 1
+
+// recordDelivered, set in the first byte, marks an entry that was delivered
+// before its record was first written: the mark travels in the record
+// instead of the delivered bucket, saving a write.
+const recordDelivered = 0x80
 
 // recordHeader is the fixed part of a record: the version byte and
 // expiresAt.
@@ -28,6 +34,7 @@ type record struct {
 	routingKey []byte
 	props      []byte
 	body       []byte
+	delivered  bool // recordDelivered was set
 }
 
 // appendRecord appends the record for m, which may be nil (an empty
@@ -35,7 +42,16 @@ type record struct {
 // routing key and props each as a uvarint length and the bytes, then the
 // body up to the end.
 func appendRecord(b []byte, m *queue.Message, expiresAt int64) []byte {
-	b = append(b, recordVersion)
+	return appendRecordFlags(b, m, expiresAt, false)
+}
+
+// appendRecordFlags is appendRecord with the delivered flag.
+func appendRecordFlags(b []byte, m *queue.Message, expiresAt int64, delivered bool) []byte {
+	v := byte(recordVersion)
+	if delivered {
+		v |= recordDelivered
+	}
+	b = append(b, v)
 	b = binary.BigEndian.AppendUint64(b, uint64(expiresAt))
 	if m == nil {
 		return append(b, 0, 0, 0)
@@ -75,9 +91,10 @@ func decodeRecord(v []byte) (record, error) {
 	if len(v) < recordHeader {
 		return r, fmt.Errorf("%w: %d bytes is too short", errCorrupt, len(v))
 	}
-	if v[0] != recordVersion {
-		return r, fmt.Errorf("%w: unknown version %d", errCorrupt, v[0])
+	if v[0]&^recordDelivered != recordVersion {
+		return r, fmt.Errorf("%w: unknown version %d", errCorrupt, v[0]&^recordDelivered)
 	}
+	r.delivered = v[0]&recordDelivered != 0
 	r.expiresAt = int64(binary.BigEndian.Uint64(v[1:]))
 	rest := v[recordHeader:]
 	var err error
