@@ -33,12 +33,29 @@ func (s *Store) Load(id, after, hi uint64, maxBytes int64, buf []queue.Entry) ([
 		}
 		var err error
 		buf, err = loadEntries(q, id, after, hi, maxBytes, buf)
+		s.unmapAfterReads(tx, len(buf)-n0)
 		return err
 	})
 	if err != nil {
 		return buf[:n0], err
 	}
 	return buf, nil
+}
+
+// unmapEvery is how many entries are read between unmapping the file.
+const unmapEvery = 1 << 14
+
+// unmapAfterReads counts entries read and, every unmapEvery of them,
+// drops the file's pages from the process's page tables. Reading a long
+// queue back through bbolt's mmap would otherwise map the whole file into
+// the broker's resident memory, the page cache counted as RSS, though
+// every page read is read once. tx keeps the mapping in place meanwhile.
+func (s *Store) unmapAfterReads(tx *bbolt.Tx, n int) {
+	if s.readSinceUnmap.Add(int64(n)) < unmapEvery {
+		return
+	}
+	s.readSinceUnmap.Store(0)
+	dropMapped(s.db.Info().Data, int(tx.Size()))
 }
 
 // seqCursor is a cursor over one bucket of a queue, from a start seq on.

@@ -66,6 +66,9 @@ type Store struct {
 	// lastQueueID is the last id NewQueueID handed out.
 	lastQueueID atomic.Uint64
 	stats       statCounters
+	// readSinceUnmap counts entries loaded since the file was last
+	// unmapped (see unmapAfterReads).
+	readSinceUnmap atomic.Int64
 
 	mu sync.Mutex // guards the fields below; a leaf lock, taken under queue locks
 	// work is signalled (on mu) when pending becomes ready or closing is set.
