@@ -89,11 +89,13 @@ func (l *unackedList) compact() {
 		l.recs, l.head = l.recs[:0], 0
 		return
 	}
-	// Pack the live records (in order) once holes outnumber them: an old
-	// delivery left unacked must not make the list, and every find, grow
-	// with each later delivery.
-	holes := len(l.recs) - l.head - l.live
-	if holes > 1024 && holes > l.live {
+	// Pack the live records (in order) to the front once settled slots,
+	// before head or holes after it, outnumber them: neither an old
+	// delivery left unacked nor a consumer that always has some deliveries
+	// outstanding may make the list, and every find, grow with each later
+	// delivery.
+	dead := len(l.recs) - l.live
+	if dead > 1024 && dead > l.live {
 		n := 0
 		for _, r := range l.recs[l.head:] {
 			if r.tag != 0 {

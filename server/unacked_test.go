@@ -45,3 +45,24 @@ func TestUnackedListMultipleAcrossHoles(t *testing.T) {
 		t.Fatalf("live = %d, find(7) = %d, find(6) = %d", l.live, l.find(7), l.find(6))
 	}
 }
+
+// A consumer that always has deliveries outstanding and acks them with
+// multiple=true in runs (prefetch 1000, an ack every 100) must not make
+// the list grow with every delivery: the settled head is given back.
+func TestUnackedListStaysSmallWithRollingMultipleAcks(t *testing.T) {
+	var l unackedList
+	for tag := uint64(1); tag <= 500_000; tag++ {
+		l.push(unackedRecord{tag: tag})
+		if tag > 1000 && tag%100 == 0 {
+			if got := l.take(tag-1000, true, nil); len(got) != 100 {
+				t.Fatalf("ack multiple %d took %d records, want 100", tag-1000, len(got))
+			}
+		}
+		if cap(l.recs) > 8192 {
+			t.Fatalf("after %d deliveries the list has room for %d records for %d live", tag, cap(l.recs), l.live)
+		}
+	}
+	if l.live != 1000 || l.find(499_001) < 0 || l.find(499_000) >= 0 {
+		t.Fatalf("live = %d; want the last 1000 deliveries outstanding", l.live)
+	}
+}
