@@ -141,7 +141,7 @@ func (q *Queue) Committed(batch, lastFailed uint64) {
 			// Its write may have failed: log it again and wait for
 			// that, holding it (and so every entry behind it, to keep
 			// the order) in memory meanwhile.
-			q.relogSpillLocked(batch)
+			q.relogSpillLocked(lastFailed)
 			q.watchLocked()
 			return
 		}
@@ -156,15 +156,17 @@ func (q *Queue) Committed(batch, lastFailed uint64) {
 }
 
 // relogSpillLocked logs again the writes of the spilled entries in batches
-// up to batch, which may have failed. A write that did land is only
-// written again.
-func (q *Queue) relogSpillLocked(batch uint64) {
+// up to lastFailed, which may have failed. A write that did land is
+// deleted and written again, so a Delete that later cancels the new Put
+// still removes the old record.
+func (q *Queue) relogSpillLocked(lastFailed uint64) {
 	st := q.opts.Store
 	for i := q.spill.head; i < len(q.spill.items); i++ {
 		s := &q.spill.items[i]
-		if s.batch > batch {
+		if s.batch > lastFailed {
 			break
 		}
+		st.Delete(q.opts.ID, s.e.Seq)
 		s.batch = st.Put(q.opts.ID, s.e.Seq, s.e.Msg, s.e.ExpiresAt, !(q.opts.Durable && s.e.Msg.Persistent))
 	}
 }

@@ -30,6 +30,7 @@ type Store interface {
 	// Watch asks for w.Committed to be called once the pending batch, and so
 	// every batch before it, is done, and returns the pending batch's id.
 	// Changes logged before Watch are in that batch or an earlier one.
+	// A closed store returns 0 and never calls w.
 	Watch(w Waiter) (batch uint64)
 	// Pending returns the id of the batch changes are logged into now.
 	Pending() uint64

@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server"
+	"github.com/warrenmq/warren/server/servertest"
 )
 
 // declareDurableQueue declares a durable queue with a unique name.
@@ -279,4 +280,92 @@ func TestConfirmStoreFault(t *testing.T) {
 		t.Fatalf("after restart %s holds %q, want %q (give or take the nacked ones)", q, got, want)
 	}
 	t.Logf("after restart: %q", got)
+}
+
+// A durable queue whose declare could not be written is not left in use:
+// messages confirmed into it would vanish at the next start.
+func TestDeclareStoreFaultLeavesNoQueue(t *testing.T) {
+	var failing atomic.Bool
+	b := servertest.Start(t, func(o *server.Options) {
+		o.StoreFault = func() error {
+			if failing.Load() {
+				return errors.New("injected disk error")
+			}
+			return nil
+		}
+	})
+	conn, err := amqp.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	_, err = ch.QueueDeclare("not-on-disk", true, false, false, false, nil)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.InternalError {
+		t.Fatalf("declare with a failing store: %v, want 541", err)
+	}
+	failing.Store(false)
+	conn2, err := amqp.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	ch2, err := conn2.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ch2.QueueDeclarePassive("not-on-disk", true, false, false, false, nil)
+	if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+		t.Fatalf("passive declare after the failed declare: %v, want 404", err)
+	}
+}
+
+// tx.commit-ok means on disk: with the store failing, the commit fails
+// instead of being acknowledged.
+func TestTxCommitWaitsForStore(t *testing.T) {
+	var failing atomic.Bool
+	b := servertest.Start(t, func(o *server.Options) {
+		o.StoreFault = func() error {
+			if failing.Load() {
+				return errors.New("injected disk error")
+			}
+			return nil
+		}
+	})
+	conn, err := amqp.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("tx-durable", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Tx(); err != nil {
+		t.Fatal(err)
+	}
+	pub := amqp.Publishing{Body: []byte("a"), DeliveryMode: amqp.Persistent}
+	if err := ch.Publish("", "tx-durable", false, false, pub); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.TxCommit(); err != nil {
+		t.Fatalf("commit with a working store: %v", err)
+	}
+	failing.Store(true)
+	if err := ch.Publish("", "tx-durable", false, false, pub); err != nil {
+		t.Fatal(err)
+	}
+	err = ch.TxCommit()
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.InternalError {
+		t.Fatalf("commit with a failing store: %v, want 541", err)
+	}
 }

@@ -218,6 +218,12 @@ func (ch *channel) handle(m wire.Method) error {
 		if err := ch.commit(); err != nil {
 			return err
 		}
+		// commit-ok only once what the transaction logged is on disk.
+		// (Its writes are not yet one atomic unit on disk: that is the
+		// "Transactions" issue.)
+		if err := vh.wait(vh.store.Pending()); err != nil {
+			return err
+		}
 		c.out.sendMethod(ch.id, &wire.TxCommitOk{})
 		return nil
 	case *wire.TxRollback:

@@ -25,14 +25,17 @@ type outbox struct {
 	nc   net.Conn
 	wake chan struct{} // cap 1: there is something to write
 
-	mu       sync.Mutex // guards the fields below
-	buf      []byte     // frames waiting for the writer
-	closing  bool       // write what is pending, then close the socket
-	closed   bool       // the writer has exited; appends are dropped
-	kicks    []*queue.Queue
-	deliver  wire.BasicDeliver // scratch for appendDelivery
-	frameMax uint32
-	err      error // the first encoding error, for the log
+	mu      sync.Mutex // guards the fields below
+	buf     []byte     // frames waiting for the writer
+	closing bool       // write what is pending, then close the socket
+	closed  bool       // the writer has exited; appends are dropped
+	// connClosed is set once connection.close is queued: nothing may
+	// follow it on a channel (a confirm from the commit loop, a delivery).
+	connClosed bool
+	kicks      []*queue.Queue
+	deliver    wire.BasicDeliver // scratch for appendDelivery
+	frameMax   uint32
+	err        error // the first encoding error, for the log
 }
 
 func newOutbox(nc net.Conn) *outbox {
@@ -55,8 +58,11 @@ func (o *outbox) sendMethod(channel uint16, m wire.Method) {
 }
 
 func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
-	if o.closed {
+	if o.closed || o.connClosed && channel != 0 {
 		return
+	}
+	if _, ok := m.(*wire.ConnectionClose); ok {
+		o.connClosed = true
 	}
 	b, err := wire.AppendMethodFrame(o.buf, channel, m)
 	if err != nil {
@@ -70,7 +76,7 @@ func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
 
 // appendContentLocked queues a content header and body frames.
 func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
-	if o.closed {
+	if o.closed || o.connClosed {
 		return
 	}
 	o.buf = wire.AppendHeaderFrame(o.buf, channel, wire.ClassBasic, uint64(len(m.Body)), m.Props)
@@ -92,7 +98,7 @@ func (o *outbox) sendContent(channel uint16, method wire.Method, m *queue.Messag
 // returns false.
 func (o *outbox) appendDelivery(channel uint16, q *queue.Queue, consumerTag string, tag uint64, e queue.Entry) bool {
 	o.mu.Lock()
-	if o.closed {
+	if o.closed || o.connClosed {
 		o.mu.Unlock()
 		return false
 	}

@@ -96,7 +96,16 @@ func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
 	if err != nil {
 		return err
 	}
-	return vh.wait(batch)
+	if err := vh.wait(batch); err != nil {
+		// Not on disk: it must not be used as if it were, so it goes.
+		vh.mu.Lock()
+		if x, ok := vh.exchanges[m.Exchange]; ok {
+			vh.removeExchangeLocked(x)
+		}
+		vh.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // wait blocks until the store batch holding a topology change is on disk.
@@ -237,7 +246,15 @@ func (vh *vhost) bind(c *conn, b binding.Binding) error {
 	if err != nil {
 		return err
 	}
-	return vh.wait(batch)
+	if err := vh.wait(batch); err != nil {
+		vh.mu.Lock()
+		if x, ok := vh.exchanges[b.Source]; ok && x.matcher.Remove(b) {
+			vh.afterUnbindLocked(x, true)
+		}
+		vh.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func (vh *vhost) bindLocked(c *conn, b binding.Binding) (batch uint64, err error) {
@@ -350,10 +367,22 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 	vh.mu.Lock()
 	name, messages, consumers, batch, err := vh.declareQueueLocked(c, m)
 	vh.mu.Unlock()
-	if err == nil {
-		err = vh.wait(batch)
+	if err != nil {
+		return "", 0, 0, err
 	}
-	return name, messages, consumers, err
+	if err := vh.wait(batch); err != nil {
+		// Not on disk: messages confirmed into it would be lost at the
+		// next start, so it goes now.
+		vh.mu.Lock()
+		var gone []queue.Consumer
+		if r, ok := vh.queues[name]; ok {
+			_, gone, _ = vh.removeQueueLocked(r, false, false)
+		}
+		vh.mu.Unlock()
+		cancelConsumers(gone)
+		return "", 0, 0, err
+	}
+	return name, messages, consumers, nil
 }
 
 func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, batch uint64, err error) {

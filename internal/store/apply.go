@@ -302,6 +302,13 @@ func deleteRange(b *bbolt.Bucket, lo, hi uint64, each func(seq uint64, v []byte)
 		if err := c.Delete(); err != nil {
 			return err
 		}
+		if seq == hi {
+			return nil
+		}
+		// Seek on from the next key, not from lo: the leaves emptied so
+		// far are only rebalanced at commit, and seeking across them
+		// again each time would make a long range quadratic.
+		from = key64(seq + 1)
 	}
 	return nil
 }

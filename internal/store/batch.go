@@ -134,10 +134,18 @@ func (s *Store) Put(id, seq uint64, m *queue.Message, expiresAt int64, transient
 	s.kickLocked()
 	k := entryKey{id, seq}
 	pe := b.entries[k]
+	delivered := false
 	if pe.put != 0 {
-		b.cancel(pe.put) // written twice: the last write wins
+		// Written twice: the last write wins, keeping the mark.
+		delivered = b.ops[pe.put-1].delivered
+		b.cancel(pe.put)
 	}
-	pe.put = b.add(op{kind: opPut, transient: transient, id: id, seq: seq, expiresAt: expiresAt, msg: m})
+	if pe.delivered != 0 {
+		delivered = true // the mark goes in the record instead
+		b.cancel(pe.delivered)
+		pe.delivered = 0
+	}
+	pe.put = b.add(op{kind: opPut, transient: transient, delivered: delivered, id: id, seq: seq, expiresAt: expiresAt, msg: m})
 	b.entries[k] = pe
 	return b.id
 }
@@ -213,19 +221,14 @@ func (s *Store) Pending() uint64 {
 
 // Watch asks for w.Committed to be called once the pending batch, and so
 // every batch before it, is done, and returns the pending batch's id. After
-// Close, w is told (from another goroutine) that the batch failed. It
+// Close it returns 0 and w is never called: nothing more is committed. It
 // implements queue.Store.
 func (s *Store) Watch(w queue.Waiter) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.pending
 	if s.closed {
-		id := b.id
-		go func() {
-			<-s.loopDone // after the loop's last calls, to keep the order
-			w.Committed(id, id)
-		}()
-		return id
+		return 0 // nothing more will be committed: w is not called
 	}
 	s.kickLocked()
 	b.waiters = append(b.waiters, w)

@@ -49,6 +49,7 @@ func (s *Store) loop() {
 	defer close(s.loopDone)
 	spare := newBatch(0)
 	var lastFailed uint64
+	failures := 0 // failed commits in a row
 	for {
 		s.mu.Lock()
 		for !s.pending.ready() && !s.closing {
@@ -68,7 +69,14 @@ func (s *Store) loop() {
 		if err != nil {
 			lastFailed = b.id
 			s.stats.failed.Add(1)
-			s.log.Error("store commit failed; its changes are lost", "batch", b.id, "ops", b.live, "err", err)
+			failures++
+			// One line per failure would flood the log while a disk is
+			// full: log the first, then every 100th.
+			if failures == 1 || failures%100 == 0 {
+				s.log.Error("store commit failed; its changes are lost", "batch", b.id, "ops", b.live, "err", err, "failures_in_a_row", failures)
+			}
+		} else if b.live > 0 {
+			failures = 0
 		}
 		for _, w := range b.waiters {
 			w.Committed(b.id, lastFailed)
@@ -88,6 +96,11 @@ func (s *Store) loop() {
 		}
 		b.reset(0) // drop its messages now, not when the next batch comes
 		spare = b
+		if failures > 0 {
+			// A failing disk is retried with growing pauses, not in a
+			// busy loop: queues log their failed writes again at once.
+			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
+		}
 	}
 }
 

@@ -41,9 +41,11 @@
 //	    n       count and body bytes of p, two uint64 BE, updated in the same
 //	            transaction as p, so Recover never scans entries
 //
-// A record is a version byte (1), expiresAt (int64 BE, Unix ns, 0 for
-// none), then exchange, routing key and properties each as a uvarint length
-// and bytes, then the body up to the end. Decoding checks every length
+// A record is a version byte (1; its top bit, 0x80, marks an entry
+// delivered before its record was written, in place of a mark in d),
+// expiresAt (int64 BE, Unix ns, 0 for none), then exchange, routing key and
+// properties each as a uvarint length and bytes, then the body up to the
+// end. Decoding checks every length
 // against the bytes left: a corrupt record is an error, never a panic.
 //
 // Queue buckets p, t and d are created on first use. A queue bucket with no

@@ -236,3 +236,55 @@ func TestDeliveredBeforeWrite(t *testing.T) {
 	}
 	sameSeqs(t, es, 2)
 }
+
+// An entry written, then deleted and written again (as a queue does when
+// a batch holding it may have failed), and then settled before the second
+// write is committed, is gone: the earlier record does not come back.
+func TestDeleteAfterRewrite(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	s.Put(id, 1, msg("a", 10), 0, false)
+	flush(t, s)
+	s.Delete(id, 1)
+	s.Put(id, 1, msg("a", 10), 0, false)
+	s.Delete(id, 1)
+	flush(t, s)
+	if es := load(t, s, id); len(es) != 0 {
+		t.Fatalf("settled entry still stored: %v", seqs(es))
+	}
+}
+
+// A second write of an entry already marked delivered keeps the mark.
+func TestDeliveredThenWrittenAgain(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	s.Put(id, 1, msg("a", 10), 0, false)
+	s.Delivered(id, 1)
+	s.Put(id, 1, msg("a", 10), 0, false)
+	s.Put(id, 2, msg("b", 10), 0, false)
+	flush(t, s)
+	s.Delivered(id, 2) // a separate mark, pending
+	s.Put(id, 2, msg("b", 10), 0, false)
+	flush(t, s)
+	es := load(t, s, id)
+	sameSeqs(t, es, 1, 2)
+	if !es[0].Redelivered || !es[1].Redelivered {
+		t.Fatalf("Redelivered = %v, %v; want both", es[0].Redelivered, es[1].Redelivered)
+	}
+}
+
+// Deleting a long range is linear: it once seeked from the start of the
+// range after every delete, across the leaves already emptied.
+func TestDeleteRangeLong(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	const n = 20_000
+	for seq := uint64(1); seq <= n; seq++ {
+		s.Put(id, seq, msg("x", 1024), 0, false)
+	}
+	s.Put(id, n+1, msg("y", 10), 0, false)
+	flush(t, s)
+	s.DeleteRange(id, 1, n)
+	flush(t, s)
+	sameSeqs(t, load(t, s, id), n+1)
+}
