@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startWarren(t *testing.T, env []string, args ...string) (*exec.Cmd, *bufio.Scanner) {
+func startWarren(t testing.TB, env []string, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "WARREN_TEST_RUN_MAIN=1"), env...)
@@ -41,7 +41,7 @@ func startWarren(t *testing.T, env []string, args ...string) (*exec.Cmd, *bufio.
 var amqpAddrLog = regexp.MustCompile(`msg="warren starting".* amqp=(\S+)`)
 
 // waitForAddr reads log lines until the broker reports its address.
-func waitForAddr(t *testing.T, lines *bufio.Scanner) string {
+func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
 	t.Helper()
 	found := make(chan string, 1)
 	go func() {
