@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/server"
 )
 
@@ -55,7 +56,8 @@ func Start(tb testing.TB, modify ...func(*server.Options)) *Broker {
 }
 
 // Stop shuts the broker down cleanly, as SIGTERM does: clients get 320 and
-// the store is committed and closed. It runs at the end of the test anyway.
+// the store is committed and closed, then checked (bbolt's consistency
+// check and Warren's invariants). It runs at the end of the test anyway.
 func (b *Broker) Stop() {
 	b.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -65,6 +67,11 @@ func (b *Broker) Stop() {
 		}
 		if err := <-b.served; !errors.Is(err, server.ErrServerClosed) {
 			b.tb.Errorf("servertest: Serve returned %v", err)
+		}
+		// Every test leaves a store that passes bbolt's check and
+		// Warren's own.
+		if err := store.CheckDir(b.DataDir); err != nil {
+			b.tb.Errorf("servertest: store check after shutdown: %v", err)
 		}
 	})
 }
