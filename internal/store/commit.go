@@ -63,7 +63,13 @@ func (s *Store) loop() {
 		s.mu.Unlock()
 
 		var err error
-		if b.live > 0 {
+		if closing {
+			// The last commit writes the free page list, which the others
+			// skip (see Open): the next Open reads it instead of walking
+			// every page of the file, so a clean restart is quick.
+			s.db.NoFreelistSync = false
+			err = s.commit(b)
+		} else if b.live > 0 {
 			err = s.commit(b)
 		}
 		if err != nil {

@@ -126,8 +126,14 @@ func openDB(dir string, timeout time.Duration, readOnly bool) (*bbolt.DB, error)
 	}
 	path := filepath.Join(dir, FileName)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:         timeout,
-		FreelistType:    bbolt.FreelistMapType,
+		Timeout:      timeout,
+		FreelistType: bbolt.FreelistMapType,
+		// Commits do not write the free page list: with a large drained
+		// backlog it is megabytes, rewritten by every commit (a 10M x
+		// 1 KiB drain ran at 32k msg/s with it, 78k without). Close writes
+		// it once, so a clean restart reads it; after a crash Open rebuilds
+		// it by walking the file's pages (about 1 s for 1M messages).
+		NoFreelistSync:  true,
 		InitialMmapSize: initialMmapSize,
 		ReadOnly:        readOnly,
 	})
