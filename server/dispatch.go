@@ -215,13 +215,14 @@ func (ch *channel) handle(m wire.Method) error {
 		if ch.tx == nil {
 			return errorf(wire.PreconditionFailed, "channel is not transactional")
 		}
+		since := vh.store.Pending()
 		if err := ch.commit(); err != nil {
 			return err
 		}
 		// commit-ok only once what the transaction logged is on disk.
 		// (Its writes are not yet one atomic unit on disk: that is the
 		// "Transactions" issue.)
-		if err := vh.wait(vh.store.Pending()); err != nil {
+		if err := vh.waitSince(since); err != nil {
 			return err
 		}
 		c.out.sendMethod(ch.id, &wire.TxCommitOk{})

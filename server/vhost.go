@@ -113,7 +113,17 @@ func (vh *vhost) wait(batch uint64) error {
 	if batch == 0 {
 		return nil
 	}
-	if err := vh.store.Wait(batch); err != nil {
+	return storeError(vh.store.Wait(batch))
+}
+
+// waitSince blocks until every change logged since Pending() returned lo
+// is on disk: they may have been spread over several batches.
+func (vh *vhost) waitSince(lo uint64) error {
+	return storeError(vh.store.WaitRange(lo, vh.store.Pending()))
+}
+
+func storeError(err error) error {
+	if err != nil {
 		return errorf(wire.InternalError, "could not write to the store: %v", err)
 	}
 	return nil
@@ -180,6 +190,7 @@ func (vh *vhost) deleteExchange(name string, ifUnused bool) error {
 		// even a missing amq.* exchange, as RabbitMQ
 		return errorf(wire.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, vh.name)
 	}
+	since := vh.store.Pending()
 	vh.mu.Lock()
 	x, ok := vh.exchanges[name]
 	if !ok {
@@ -195,7 +206,7 @@ func (vh *vhost) deleteExchange(name string, ifUnused bool) error {
 	if !x.durable {
 		return nil
 	}
-	return vh.wait(vh.store.Pending())
+	return vh.waitSince(since)
 }
 
 func (vh *vhost) removeExchangeLocked(x *exchangeRec) {
@@ -457,6 +468,7 @@ func (vh *vhost) newQueueLocked(name string, id uint64, cfg queueConfig, durable
 
 // deleteQueue implements queue.delete; a missing queue is deleted already.
 func (vh *vhost) deleteQueue(c *conn, name string, ifUnused, ifEmpty bool) (int, error) {
+	since := vh.store.Pending()
 	vh.mu.Lock()
 	r, ok := vh.queues[name]
 	if !ok {
@@ -480,7 +492,7 @@ func (vh *vhost) deleteQueue(c *conn, name string, ifUnused, ifEmpty bool) (int,
 	}
 	cancelConsumers(consumers)
 	if r.persistent() {
-		return n, vh.wait(vh.store.Pending())
+		return n, vh.waitSince(since)
 	}
 	return n, nil
 }

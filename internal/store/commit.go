@@ -141,10 +141,17 @@ func (s *Store) commit(b *batch) error {
 // been lost: if it, or any batch after it finished by then, failed. A
 // batch beyond Pending is taken as Pending. Wait must not be called from a
 // Waiter.
-func (s *Store) Wait(batch uint64) error {
+func (s *Store) Wait(batch uint64) error { return s.WaitRange(batch, batch) }
+
+// WaitRange blocks until batch hi is done, and returns an error if a
+// change logged in any batch from lo on may have been lost. Use it for
+// changes logged while the pending batch may have moved on: take lo =
+// Pending() before logging them and hi = Pending() after.
+func (s *Store) WaitRange(lo, batch uint64) error {
 	if batch == 0 {
 		return nil
 	}
+	lo = min(max(lo, 1), batch)
 	s.mu.Lock()
 	if s.closed && batch >= s.pending.id {
 		s.mu.Unlock()
@@ -165,7 +172,7 @@ func (s *Store) Wait(batch uint64) error {
 	if s.done < batch {
 		return fmt.Errorf("batch %d: %w", batch, ErrClosed)
 	}
-	if s.lastFailed != 0 && s.lastFailed >= batch {
+	if s.lastFailed != 0 && s.lastFailed >= lo {
 		return fmt.Errorf("store batch %d failed: %w", s.lastFailed, s.lastErr)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/warrenmq/warren/internal/wire"
@@ -215,3 +216,31 @@ func TestConcurrent(t *testing.T) {
 
 // Compile-time check that Store implements queue.Store.
 var _ queue.Store = (*Store)(nil)
+
+// WaitRange reports a failure in any batch from lo on, even when it waits
+// on a later batch: changes logged while the pending batch moved on.
+func TestWaitRangeSeesEarlierFailure(t *testing.T) {
+	var fail atomic.Bool
+	s := openTest(t, "", Options{Fault: func() error {
+		if fail.Load() {
+			return errors.New("injected")
+		}
+		return nil
+	}})
+	id := s.NewQueueID()
+	fail.Store(true)
+	lo := s.Pending()
+	b := s.Put(id, 1, msg("a", 10), 0, false)
+	if err := s.Wait(b); err == nil {
+		t.Fatal("Wait on the failed batch succeeded")
+	}
+	fail.Store(false)
+	s.Put(id, 2, msg("b", 10), 0, false)
+	hi := s.Pending()
+	if err := s.WaitRange(lo, hi); err == nil {
+		t.Fatal("WaitRange over a failed batch succeeded")
+	}
+	if err := s.WaitRange(hi, hi); err != nil {
+		t.Fatalf("WaitRange after the failure: %v", err)
+	}
+}
