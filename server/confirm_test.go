@@ -369,3 +369,61 @@ func TestTxCommitWaitsForStore(t *testing.T) {
 		t.Fatalf("commit with a failing store: %v, want 541", err)
 	}
 }
+
+// gatedFault fails the first commit after arm, holding it until release.
+type gatedFault struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGatedFault() *gatedFault {
+	return &gatedFault{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *gatedFault) opt(o *server.Options) {
+	o.StoreFault = func() error {
+		if g.armed.CompareAndSwap(true, false) {
+			g.entered <- struct{}{}
+			<-g.release
+			return errors.New("injected disk error")
+		}
+		return nil
+	}
+}
+
+// A message written to a durable queue whose own declare is still being
+// written, and then fails, is nacked: after a restart neither is there.
+func TestConfirmIntoQueueWhoseDeclareFails(t *testing.T) {
+	g := newGatedFault()
+	b := startDurable(t, g.opt)
+	chA := mustChannel(t, dial(t, b.URL))
+	g.armed.Store(true)
+	declErr := make(chan error, 1)
+	go func() {
+		_, err := chA.QueueDeclare("shared", true, false, false, false, nil)
+		declErr <- err
+	}()
+	<-g.entered // the batch holding the queue's record is being written
+
+	connC := dial(t, b.URL)
+	pch, confirms := confirmChannel(t, connC, 10)
+	publishMsg(t, pch, "", "shared", persistent("m1"))
+	// A declare that needs no disk write answers once the publish before
+	// it on the channel has been routed.
+	if _, err := pch.QueueDeclare("", false, true, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	if err := <-declErr; err == nil {
+		t.Fatal("the declare whose write failed succeeded")
+	}
+	select {
+	case c := <-confirms:
+		if c.Ack {
+			t.Fatal("a message written to a queue whose declare failed was acked")
+		}
+	case <-time.After(30 * time.Second): // a failure bound only
+		t.Fatal("no confirm")
+	}
+}

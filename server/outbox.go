@@ -61,7 +61,8 @@ func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
 	if o.closed || o.connClosed && channel != 0 {
 		return
 	}
-	if _, ok := m.(*wire.ConnectionClose); ok {
+	switch m.(type) {
+	case *wire.ConnectionClose, *wire.ConnectionCloseOk:
 		o.connClosed = true
 	}
 	b, err := wire.AppendMethodFrame(o.buf, channel, m)

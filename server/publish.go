@@ -164,8 +164,15 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 		switch err {
 		case nil:
 			delivered++
-			if batch != 0 && (lo == 0 || batch < lo) {
-				lo = batch
+			if batch != 0 {
+				// A queue whose own record may not be on disk yet holds
+				// the message only if that write lands too.
+				if d := r.declBatch.Load(); d != 0 && d < batch {
+					batch = d
+				}
+				if lo == 0 || batch < lo {
+					lo = batch
+				}
 			}
 		case queue.ErrRejectPublish:
 			rejected = true

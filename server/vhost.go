@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/warrenmq/warren/binding"
 	"github.com/warrenmq/warren/exchange"
@@ -43,9 +44,13 @@ type exchangeRec struct {
 }
 
 type queueRec struct {
-	name                           string
-	id                             uint64 // in the store
-	q                              *queue.Queue
+	name string
+	id   uint64 // in the store
+	q    *queue.Queue
+	// declBatch is the store batch holding the queue's record while it is
+	// not known to be on disk, 0 after. A confirm for a message written to
+	// the queue waits for it too, and is a nack if it failed.
+	declBatch                      atomic.Uint64
 	durable, exclusive, autoDelete bool
 	args                           wire.Table
 	owner                          *conn // the declaring connection of an exclusive queue
@@ -92,14 +97,16 @@ func inequivalent(arg, what, name, vhost string, received, current any) *amqpErr
 func (vh *vhost) declareExchange(m *wire.ExchangeDeclare) error {
 	vh.mu.Lock()
 	batch, err := vh.declareExchangeLocked(m)
+	mine := vh.exchanges[m.Exchange]
 	vh.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if err := vh.wait(batch); err != nil {
-		// Not on disk: it must not be used as if it were, so it goes.
+		// Not on disk: it must not be used as if it were, so it goes,
+		// unless it has been deleted and declared again meanwhile.
 		vh.mu.Lock()
-		if x, ok := vh.exchanges[m.Exchange]; ok {
+		if x, ok := vh.exchanges[m.Exchange]; ok && x == mine {
 			vh.removeExchangeLocked(x)
 		}
 		vh.mu.Unlock()
@@ -376,68 +383,74 @@ func newQueueName() string {
 // up when m.Queue is empty) and counts.
 func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, err error) {
 	vh.mu.Lock()
-	name, messages, consumers, batch, err := vh.declareQueueLocked(c, m)
+	r, messages, consumers, err := vh.declareQueueLocked(c, m)
 	vh.mu.Unlock()
 	if err != nil {
 		return "", 0, 0, err
 	}
+	// A new durable queue, or one whose record is still being written
+	// (declared by someone else a moment ago), is on disk before the
+	// declare succeeds.
+	batch := r.declBatch.Load()
 	if err := vh.wait(batch); err != nil {
-		// Not on disk: messages confirmed into it would be lost at the
-		// next start, so it goes now.
+		// Not on disk: it goes now, unless it has been deleted and
+		// declared again meanwhile. (Confirms of messages written to it
+		// meanwhile are nacks: see declBatch.)
 		vh.mu.Lock()
 		var gone []queue.Consumer
-		if r, ok := vh.queues[name]; ok {
+		if vh.queues[r.name] == r {
 			_, gone, _ = vh.removeQueueLocked(r, false, false)
 		}
 		vh.mu.Unlock()
 		cancelConsumers(gone)
 		return "", 0, 0, err
 	}
-	return name, messages, consumers, nil
+	r.declBatch.CompareAndSwap(batch, 0)
+	return r.name, messages, consumers, nil
 }
 
-func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (name string, messages, consumers int, batch uint64, err error) {
-	name = m.Queue
+func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (r *queueRec, messages, consumers int, err error) {
+	name := m.Queue
 	if m.Passive {
 		r, err := vh.queueLocked(c, name)
 		if err != nil {
-			return "", 0, 0, 0, err
+			return nil, 0, 0, err
 		}
 		r.q.Touch()
 		st := r.q.Stats()
-		return name, st.Ready, st.Consumers, 0, nil
+		return r, st.Ready, st.Consumers, nil
 	}
 	if name == "" {
 		name = newQueueName()
 	} else if strings.HasPrefix(name, "amq.") {
-		return "", 0, 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+		return nil, 0, 0, errorf(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	if r, ok := vh.queues[name]; ok {
 		if r.exclusive && r.owner != c || r.exclusive != m.Exclusive {
-			return "", 0, 0, 0, vh.errLocked(name)
+			return nil, 0, 0, vh.errLocked(name)
 		}
 		switch {
 		case r.durable != m.Durable && !r.exclusive: // RabbitMQ ignores it for exclusive queues
-			return "", 0, 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
+			return nil, 0, 0, inequivalent("durable", "queue", name, vh.name, m.Durable, r.durable)
 		case r.autoDelete != m.AutoDelete:
-			return "", 0, 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
+			return nil, 0, 0, inequivalent("auto_delete", "queue", name, vh.name, m.AutoDelete, r.autoDelete)
 		}
 		if arg, ok := argsEquivalent(queueEquivalenceArgs, r.args, m.Arguments); !ok {
-			return "", 0, 0, 0, inequivalentArg(arg, "queue", name, vh.name, m.Arguments, r.args)
+			return nil, 0, 0, inequivalentArg(arg, "queue", name, vh.name, m.Arguments, r.args)
 		}
 		r.q.Touch()
 		st := r.q.Stats()
-		return name, st.Ready, st.Consumers, 0, nil
+		return r, st.Ready, st.Consumers, nil
 	}
 	// RabbitMQ validates arguments only when it creates the queue: a
 	// redeclare is checked for equivalence alone.
 	cfg, aerr := parseQueueArgs(m.Arguments)
 	if aerr != nil {
-		return "", 0, 0, 0, aerr.amqpError(name, vh.name)
+		return nil, 0, 0, aerr.amqpError(name, vh.name)
 	}
-	r := vh.newQueueLocked(name, vh.store.NewQueueID(), cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
+	r = vh.newQueueLocked(name, vh.store.NewQueueID(), cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
 	if r.persistent() {
-		batch = vh.store.PutQueue(store.QueueRecord{Name: name, ID: r.id, AutoDelete: m.AutoDelete, Args: m.Arguments})
+		r.declBatch.Store(vh.store.PutQueue(store.QueueRecord{Name: name, ID: r.id, AutoDelete: m.AutoDelete, Args: m.Arguments}))
 	}
 	if m.Exclusive {
 		r.owner = c
@@ -447,7 +460,7 @@ func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (name string,
 		c.exclusiveQueues = append(c.exclusiveQueues, r)
 	}
 	r.q.SetExpireHook(func() { vh.expireQueue(r) })
-	return name, 0, 0, batch, nil
+	return r, 0, 0, nil
 }
 
 // newQueueLocked makes a queue and adds it to the vhost; the caller
