@@ -15,7 +15,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server"
-	"github.com/warrenmq/warren/server/servertest"
 )
 
 // declareDurableQueue declares a durable queue with a unique name.
@@ -212,17 +211,22 @@ func expectConfirm(t *testing.T, confirms <-chan amqp.Confirmation, tag uint64, 
 	}
 }
 
-func TestConfirmStoreFault(t *testing.T) {
-	var failing atomic.Bool
-	errDisk := errors.New("injected disk error")
-	fault := func(o *server.Options) {
+// failWhen makes every store commit fail while failing is set, as a disk
+// error would.
+func failWhen(failing *atomic.Bool) func(*server.Options) {
+	return func(o *server.Options) {
 		o.StoreFault = func() error {
 			if failing.Load() {
-				return errDisk
+				return errors.New("injected disk error")
 			}
 			return nil
 		}
 	}
+}
+
+func TestConfirmStoreFault(t *testing.T) {
+	var failing atomic.Bool
+	fault := failWhen(&failing)
 	b := startDurable(t, fault)
 	conn := dial(t, b.URL)
 	ch := mustChannel(t, conn)
@@ -286,39 +290,16 @@ func TestConfirmStoreFault(t *testing.T) {
 // messages confirmed into it would vanish at the next start.
 func TestDeclareStoreFaultLeavesNoQueue(t *testing.T) {
 	var failing atomic.Bool
-	b := servertest.Start(t, func(o *server.Options) {
-		o.StoreFault = func() error {
-			if failing.Load() {
-				return errors.New("injected disk error")
-			}
-			return nil
-		}
-	})
-	conn, err := amqp.Dial(b.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := startDurable(t, failWhen(&failing))
+	ch := mustChannel(t, dial(t, b.URL))
 	failing.Store(true)
-	_, err = ch.QueueDeclare("not-on-disk", true, false, false, false, nil)
+	_, err := ch.QueueDeclare("not-on-disk", true, false, false, false, nil)
 	var ae *amqp.Error
 	if !errors.As(err, &ae) || ae.Code != amqp.InternalError {
 		t.Fatalf("declare with a failing store: %v, want 541", err)
 	}
 	failing.Store(false)
-	conn2, err := amqp.Dial(b.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
-	ch2, err := conn2.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch2 := mustChannel(t, dial(t, b.URL))
 	_, err = ch2.QueueDeclarePassive("not-on-disk", true, false, false, false, nil)
 	if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
 		t.Fatalf("passive declare after the failed declare: %v, want 404", err)
@@ -329,23 +310,8 @@ func TestDeclareStoreFaultLeavesNoQueue(t *testing.T) {
 // instead of being acknowledged.
 func TestTxCommitWaitsForStore(t *testing.T) {
 	var failing atomic.Bool
-	b := servertest.Start(t, func(o *server.Options) {
-		o.StoreFault = func() error {
-			if failing.Load() {
-				return errors.New("injected disk error")
-			}
-			return nil
-		}
-	})
-	conn, err := amqp.Dial(b.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := startDurable(t, failWhen(&failing))
+	ch := mustChannel(t, dial(t, b.URL))
 	if _, err := ch.QueueDeclare("tx-durable", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +329,7 @@ func TestTxCommitWaitsForStore(t *testing.T) {
 	if err := ch.Publish("", "tx-durable", false, false, pub); err != nil {
 		t.Fatal(err)
 	}
-	err = ch.TxCommit()
+	err := ch.TxCommit()
 	var ae *amqp.Error
 	if !errors.As(err, &ae) || ae.Code != amqp.InternalError {
 		t.Fatalf("commit with a failing store: %v, want 541", err)
