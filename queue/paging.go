@@ -70,7 +70,6 @@ func (q *Queue) Recover(n int, bytes int64, lo, hi uint64) {
 	q.disk = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
 	q.usedStore = true
 	q.readyBytes += bytes
-	q.paged = true
 	if hi >= q.nextSeq {
 		q.nextSeq = hi + 1
 	}
@@ -94,8 +93,7 @@ func (q *Queue) enqueueLocked(e Entry, persist bool, batch uint64) uint64 {
 	st := q.opts.Store
 	cost := EntryCost(e.Msg)
 	q.readyBytes += int64(e.Msg.Size())
-	if st != nil && (q.paged || q.memBytes+cost > q.opts.Window) {
-		q.paged = true
+	if st != nil && (q.pagedLocked() || q.memBytes+cost > q.opts.Window) {
 		if !e.Stored {
 			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, !persist)
 			e.Stored, q.usedStore = true, true
@@ -203,13 +201,16 @@ func (q *Queue) refillLocked() {
 		q.ready.push(e)
 		q.memBytes += EntryCost(e.Msg)
 	}
-	q.paged = false
 }
+
+// pagedLocked reports whether some ready messages are on disk or in the
+// spill: a new message must then join the spill, behind them.
+func (q *Queue) pagedLocked() bool { return q.disk.n > 0 || q.spill.len() > 0 }
 
 // headLocked returns the first ready entry, reading it from disk if need
 // be, without removing it.
 func (q *Queue) headLocked() (Entry, bool) {
-	if q.ready.len() == 0 && q.paged {
+	if q.ready.len() == 0 && q.pagedLocked() {
 		q.refillLocked()
 	}
 	return q.ready.peek()
@@ -258,7 +259,6 @@ func (q *Queue) clearReadyLocked(forget bool) int {
 	q.ready = readyList{}
 	q.spill = spillList{}
 	q.disk = diskRun{}
-	q.paged = false
 	q.readyBytes, q.memBytes = 0, 0
 	return n
 }

@@ -87,7 +87,6 @@ type Queue struct {
 	ready      readyList      // ready messages held in memory
 	readyBytes int64          // body bytes of every ready message, paged or not
 	memBytes   int64          // entryCost of the messages in ready
-	paged      bool           // new messages go to spill, behind disk
 	disk       diskRun        // ready messages on disk only, after ready
 	spill      spillList      // paged messages whose write may not be committed yet, after disk
 	watching   uint64         // the store batch q waits on as a Waiter; 0 for none
