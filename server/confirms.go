@@ -16,23 +16,26 @@ type awaitingConfirm struct {
 	seq, lo, hi uint64
 }
 
-// settleConfirm settles publish seq. lo is the lowest store batch holding
-// one of its writes, 0 if it made none; nack says a queue refused it.
-func (ch *channel) settleConfirm(seq, lo uint64, nack bool) {
+// settleConfirm numbers the publish just routed and settles it. lo and hi
+// are the lowest and highest store batches holding its writes, 0 if it
+// made none; nack says a queue refused it.
+func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 	ch.confirmMu.Lock()
+	seq := ch.confirm.Next()
 	switch {
 	case nack:
 		ch.confirm.Nack(seq)
 	case lo == 0:
 		ch.confirm.Ack(seq)
 	default:
-		st := ch.c.vh.store
-		// Registered on the pending batch, ch hears when every batch up to
-		// it is done; the writes above are in it or an earlier one.
-		if ch.watched != st.Pending() {
-			ch.watched = st.Watch(ch)
+		// Registered on a batch at or after hi, ch hears when every
+		// write above is done; once per batch, not per publish.
+		if ch.watched < hi {
+			ch.watched = ch.c.vh.store.Watch(ch)
 		}
-		ch.awaiting = append(ch.awaiting, awaitingConfirm{seq: seq, lo: lo, hi: ch.watched})
+		// (A closed store's Watch returns 0; hi then keeps the publish
+		// waiting, as its writes were dropped.)
+		ch.awaiting = append(ch.awaiting, awaitingConfirm{seq: seq, lo: lo, hi: max(ch.watched, hi)})
 	}
 	ch.confirmMu.Unlock()
 	ch.c.confirmDue(ch)

@@ -147,24 +147,19 @@ func finishMessage(m *queue.Message) {
 // mandatory and unroutable, and settles its confirm.
 func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 	vh := ch.c.vh
-	var seq uint64
-	if ch.confirm != nil {
-		ch.confirmMu.Lock()
-		seq = ch.confirm.Next()
-		ch.confirmMu.Unlock()
-	}
 	routed, err := vh.route(m, &ch.scratch, ch.routed[:0])
 	if err != nil {
 		return err
 	}
 	delivered, rejected := 0, false
-	var lo uint64 // the lowest store batch holding a write of m
+	var lo, hi uint64 // the lowest and highest store batches holding a write of m
 	for _, r := range routed {
 		batch, err := r.q.Publish(m)
 		switch err {
 		case nil:
 			delivered++
 			if batch != 0 {
+				hi = max(hi, batch)
 				// A queue whose own record may not be on disk yet holds
 				// the message only if that write lands too.
 				if d := r.declBatch.Load(); d != 0 && d < batch {
@@ -188,7 +183,7 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 		}, m)
 	}
 	if ch.confirm != nil {
-		ch.settleConfirm(seq, lo, rejected)
+		ch.settleConfirm(lo, hi, rejected)
 	}
 	return nil
 }
