@@ -208,16 +208,24 @@ func TestPutTwiceLastWins(t *testing.T) {
 // A delivery logged while the entry's Put is still pending travels in the
 // record: one write, and the entry still loads as redelivered.
 func TestDeliveredBeforeWrite(t *testing.T) {
-	s := openTest(t, "", Options{})
+	g := newGate()
+	s := openTest(t, "", Options{Fault: g.fault})
 	id := s.NewQueueID()
-	flush(t, s)
+	other := s.NewQueueID()
+	// Hold the loop on another queue's write, so that the three calls below
+	// all land in the next batch (the loop would otherwise take the first
+	// Put on its own before Delivered is logged).
+	g.armed.Store(true)
+	s.Put(other, 1, msg("x", 10), 0, false)
+	<-g.entered
 	before := s.Stats().Ops
 	s.Put(id, 1, msg("a", 10), 0, false)
 	s.Delivered(id, 1)
 	s.Put(id, 2, msg("b", 10), 0, false)
+	g.release <- struct{}{}
 	flush(t, s)
-	if got := s.Stats().Ops - before; got != 2 {
-		t.Fatalf("wrote %d ops, want 2 (the two puts)", got)
+	if got := s.Stats().Ops - before; got != 1+2 {
+		t.Fatalf("wrote %d ops, want 3 (the held put, then the two puts)", got)
 	}
 	es, err := s.Load(id, 0, 10, 1<<20, nil)
 	if err != nil {
