@@ -111,12 +111,14 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 	return ch.nextTag
 }
 
-// settle applies basic.ack (kind Ack), basic.nack or basic.reject.
-func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
+// settle applies basic.ack (kind Ack), basic.nack or basic.reject. Unless
+// checked (a transaction's acknowledgements were checked when they
+// arrived), tag must be outstanding.
+func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, checked bool) error {
 	ch.mu.Lock()
 	// With multiple too the tag itself must be outstanding, as RabbitMQ
 	// wants; then the ack fails whole and settles nothing.
-	if !(multiple && tag == 0) && ch.unacked.find(tag) < 0 {
+	if !checked && !(multiple && tag == 0) && ch.unacked.find(tag) < 0 {
 		ch.mu.Unlock()
 		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}

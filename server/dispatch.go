@@ -215,14 +215,14 @@ func (ch *channel) handle(m wire.Method) error {
 		if ch.tx == nil {
 			return errorf(wire.PreconditionFailed, "channel is not transactional")
 		}
-		since := vh.store.Pending()
-		if err := ch.commit(); err != nil {
-			return err
-		}
-		// commit-ok only once what the transaction logged is on disk.
-		// (Its writes are not yet one atomic unit on disk: that is the
-		// "Transactions" issue.)
-		if err := vh.waitSince(since); err != nil {
+		// Everything the transaction logs (its publishes' writes, its
+		// acks' deletes) goes into one store batch, so it is on disk
+		// whole or not at all; commit-ok waits for that batch's fsync.
+		// Concurrent commits join the same batch and share the fsync.
+		held := vh.store.Hold()
+		ch.commit()
+		vh.store.Release()
+		if err := vh.wait(held); err != nil {
 			return err
 		}
 		c.out.sendMethod(ch.id, &wire.TxCommitOk{})
@@ -261,7 +261,7 @@ func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) 
 		}
 		return ch.txAdd(ch.tx.Settle(kind, tag, multiple, requeue))
 	}
-	return ch.settle(kind, tag, multiple, requeue)
+	return ch.settle(kind, tag, multiple, requeue, false)
 }
 
 // claimTxTags checks a transactional acknowledgement when it arrives, as
@@ -298,21 +298,25 @@ func (ch *channel) txAdd(err error) error {
 	return err
 }
 
-// commit applies a transaction's held work in order.
-func (ch *channel) commit() error {
+// commit applies a transaction's held work in order. Every op was checked
+// when it arrived, so none fails here and the work is applied whole: a
+// publish whose exchange has been deleted since is unroutable (returned if
+// mandatory), and an acknowledgement of a delivery basic.recover has
+// requeued since settles what is left of it.
+func (ch *channel) commit() {
 	clear(ch.txTags)
+	vh := ch.c.vh
 	for _, op := range ch.tx.Take() {
 		if op.Msg != nil {
-			if err := ch.publish(op.Msg, op.Mandatory); err != nil {
-				return err
+			routed, err := vh.route(op.Msg, &ch.scratch, ch.routed[:0])
+			if err != nil {
+				routed = routed[:0]
 			}
+			ch.deliverRouted(op.Msg, op.Mandatory, routed)
 			continue
 		}
-		if err := ch.settle(op.Kind, op.Tag, op.Multiple, op.Requeue); err != nil {
-			return err
-		}
+		ch.settle(op.Kind, op.Tag, op.Multiple, op.Requeue, true)
 	}
-	return nil
 }
 
 func newConsumerTag() string {

@@ -143,14 +143,19 @@ func finishMessage(m *queue.Message) {
 	}
 }
 
-// publish routes a complete message to its queues, returns it if it is
-// mandatory and unroutable, and settles its confirm.
+// publish routes a complete message and delivers it.
 func (ch *channel) publish(m *queue.Message, mandatory bool) error {
-	vh := ch.c.vh
-	routed, err := vh.route(m, &ch.scratch, ch.routed[:0])
+	routed, err := ch.c.vh.route(m, &ch.scratch, ch.routed[:0])
 	if err != nil {
 		return err
 	}
+	ch.deliverRouted(m, mandatory, routed)
+	return nil
+}
+
+// deliverRouted hands m to the queues it was routed to, returns it if it
+// is mandatory and went nowhere, and settles its confirm.
+func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*queueRec) {
 	delivered, rejected := 0, false
 	var lo, hi uint64 // the lowest and highest store batches holding a write of m
 	for _, r := range routed {
@@ -185,5 +190,4 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 	if ch.confirm != nil {
 		ch.settleConfirm(lo, hi, rejected)
 	}
-	return nil
 }

@@ -121,6 +121,30 @@ func (s *Store) kickLocked() {
 	}
 }
 
+// Hold keeps the pending batch from being committed until Release, and
+// returns its id: every change logged until then is written in that one
+// transaction, all or nothing (a transaction's publishes and acks). The
+// commit loop waits for the holder, so hold briefly, and never wait for a
+// batch while holding. Each Hold needs one Release.
+func (s *Store) Hold() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds++
+	return s.pending.id
+}
+
+// Release ends a Hold.
+func (s *Store) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds--; s.holds < 0 {
+		panic("store: Release without Hold")
+	}
+	if s.holds == 0 {
+		s.work.Signal()
+	}
+}
+
 // Put logs the write of entry seq of queue id, holding m, which the store
 // keeps (and never changes) until it is written. A transient entry is
 // dropped by the next Recover. It implements queue.Store.

@@ -52,7 +52,9 @@ func (s *Store) loop() {
 	failures := 0 // failed commits in a row
 	for {
 		s.mu.Lock()
-		for !s.pending.ready() && !s.closing {
+		// A hold keeps the batch pending even when closing: what a hold
+		// logs lands in one transaction or, after closed, not at all.
+		for s.holds > 0 || (!s.pending.ready() && !s.closing) {
 			s.work.Wait()
 		}
 		b := s.pending

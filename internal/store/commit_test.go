@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,4 +244,79 @@ func TestWaitRangeSeesEarlierFailure(t *testing.T) {
 	if err := s.WaitRange(hi, hi); err != nil {
 		t.Fatalf("WaitRange after the failure: %v", err)
 	}
+}
+
+// Changes logged under a Hold land in one transaction, however busy the
+// commit loop is with other writers meanwhile.
+func TestHoldKeepsChangesInOneBatch(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id, busy := s.NewQueueID(), s.NewQueueID()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // keeps the loop committing
+		defer wg.Done()
+		for seq := uint64(1); seq <= 100_000; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.Put(busy, seq, msg("busy", 10), 0, false)
+			s.Delete(busy, seq)
+		}
+	}()
+	defer wg.Wait()
+	defer close(stop)
+
+	const rounds = 300
+	for i := range uint64(rounds) {
+		held := s.Hold()
+		b1 := s.Put(id, 2*i+1, msg("a", 10), 0, false)
+		runtime.Gosched()
+		b2 := s.Put(id, 2*i+2, msg("b", 10), 0, false)
+		b3 := s.Delete(id, 2*i+1)
+		s.Release()
+		if b1 != held || b2 != held || b3 != held {
+			t.Fatalf("round %d: held batch %d, changes logged in %d, %d, %d", i, held, b1, b2, b3)
+		}
+		if i%50 == 0 {
+			mustWait(t, s, held)
+		}
+	}
+	flush(t, s)
+	es := load(t, s, id)
+	if len(es) != rounds {
+		t.Fatalf("%d entries, want %d", len(es), rounds)
+	}
+}
+
+// Close waits for a hold: a hold's changes are written whole, never cut
+// by the last commit.
+func TestCloseWaitsForHold(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.NewQueueID()
+	if err := s.Wait(s.PutQueue(QueueRecord{Name: "q", ID: id})); err != nil {
+		t.Fatal(err)
+	}
+	s.Hold()
+	s.Put(id, 1, msg("a", 10), 0, false)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	// Close cannot finish while the hold is on; the second change joins
+	// the first whether or not Close has begun.
+	s.Put(id, 2, msg("b", 10), 0, false)
+	s.Release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	if _, err := s.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	sameSeqs(t, load(t, s, id), 1, 2)
 }

@@ -80,6 +80,9 @@ type Store struct {
 	// closed is set by the commit loop as it takes its last batch; changes
 	// logged after it are dropped.
 	closed bool
+	// holds counts Hold calls not yet Released; the commit loop does not
+	// take the pending batch while it is above zero.
+	holds int
 
 	doneMu sync.Mutex // guards the fields below
 	// doneCond is signalled (on doneMu) whenever done or stopped changes.
