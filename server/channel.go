@@ -19,7 +19,7 @@ type channel struct {
 	closing   bool         // channel.close sent; waiting for close-ok
 	content   contentState // the publish being assembled
 	confirm   *confirm.Tracker
-	tx        *txn.Buffer
+	tx        *txn.Buffer[[]*queueRec]
 	lastQueue string // the last queue declared, for empty queue names
 	scratch   routeScratch
 	routed    []*queueRec
@@ -148,11 +148,13 @@ func entries(recs []unackedRecord, buf []queue.Entry) []queue.Entry {
 	return buf
 }
 
-// recover requeues every unacked delivery (basic.recover requeue=true).
+// recover requeues every unacked delivery (basic.recover requeue=true)
+// but those an open transaction has acknowledged: as in RabbitMQ, they are
+// settled at commit (or outstanding again after a rollback).
 func (ch *channel) recover() {
 	ch.mu.Lock()
 	kick := ch.creditKicksLocked()
-	recs := ch.unacked.all()
+	recs := ch.unacked.allExcept(ch.txTags)
 	for _, r := range recs {
 		if r.cs != nil {
 			r.cs.unacked--

@@ -207,7 +207,7 @@ func (ch *channel) handle(m wire.Method) error {
 			return errorf(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
 		}
 		if ch.tx == nil {
-			ch.tx = &txn.Buffer{MaxOps: c.srv.opts.MaxTxOps, MaxBytes: c.srv.opts.MaxTxBytes}
+			ch.tx = &txn.Buffer[[]*queueRec]{MaxOps: c.srv.opts.MaxTxOps, MaxBytes: c.srv.opts.MaxTxBytes}
 		}
 		c.out.sendMethod(ch.id, &wire.TxSelectOk{})
 		return nil
@@ -292,27 +292,26 @@ func (ch *channel) claimTxTags(tag uint64, multiple bool) error {
 }
 
 func (ch *channel) txAdd(err error) error {
-	if errors.Is(err, txn.ErrTooLarge) {
-		return errorf(wire.PreconditionFailed, "transaction too large: more than %d operations or %d bytes", ch.c.srv.opts.MaxTxOps, ch.c.srv.opts.MaxTxBytes)
+	// The channel closes, which rolls the transaction back whole.
+	switch {
+	case errors.Is(err, txn.ErrTooManyOps):
+		return errorf(wire.PreconditionFailed, "transaction too large: it would hold more than %d publishes and acknowledgements (max-tx-ops); nothing of it was applied", ch.c.srv.opts.MaxTxOps)
+	case errors.Is(err, txn.ErrTooManyBytes):
+		return errorf(wire.PreconditionFailed, "transaction too large: it would hold more than %d bytes of message bodies (max-tx-bytes); nothing of it was applied", ch.c.srv.opts.MaxTxBytes)
 	}
 	return err
 }
 
 // commit applies a transaction's held work in order. Every op was checked
-// when it arrived, so none fails here and the work is applied whole: a
-// publish whose exchange has been deleted since is unroutable (returned if
-// mandatory), and an acknowledgement of a delivery basic.recover has
-// requeued since settles what is left of it.
+// (and every publish routed) when it arrived, so none fails here and the
+// work is applied whole: a queue deleted since takes nothing, and the
+// deliveries an acknowledgement covers are still outstanding (basic.recover
+// leaves them alone).
 func (ch *channel) commit() {
 	clear(ch.txTags)
-	vh := ch.c.vh
 	for _, op := range ch.tx.Take() {
 		if op.Msg != nil {
-			routed, err := vh.route(op.Msg, &ch.scratch, ch.routed[:0])
-			if err != nil {
-				routed = routed[:0]
-			}
-			ch.deliverRouted(op.Msg, op.Mandatory, routed)
+			ch.deliverRouted(op.Msg, op.Mandatory, op.Dest)
 			continue
 		}
 		ch.settle(op.Kind, op.Tag, op.Multiple, op.Requeue, true)

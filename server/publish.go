@@ -97,13 +97,7 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	ch.content = contentState{}
 	finishMessage(msg)
 	if ch.tx != nil {
-		// RabbitMQ looks the exchange up when the publish arrives, not at
-		// commit.
-		if ae := ch.c.vh.checkPublish(msg.Exchange); ae != nil {
-			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
-			return ae
-		}
-		return ch.txAdd(ch.tx.Publish(msg, mandatory))
+		return ch.txPublish(msg, mandatory)
 	}
 	err := ch.publish(msg, mandatory)
 	if err != nil {
@@ -112,6 +106,20 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		}
 	}
 	return err
+}
+
+// txPublish holds a publish in the channel's transaction. As in RabbitMQ,
+// it is routed now (a missing exchange fails it now) and delivered to
+// those queues at commit, whatever happens to the bindings meanwhile.
+func (ch *channel) txPublish(msg *queue.Message, mandatory bool) error {
+	routed, err := ch.c.vh.route(msg, &ch.scratch, nil)
+	if err != nil {
+		if ae, ok := err.(*amqpError); ok {
+			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
+		}
+		return err
+	}
+	return ch.txAdd(ch.tx.Publish(msg, mandatory, routed))
 }
 
 // preallocBody is the most body room reserved when a content header

@@ -112,3 +112,20 @@ func (l *unackedList) compact() {
 func (l *unackedList) all() []unackedRecord {
 	return l.take(0, true, nil)
 }
+
+// allExcept removes and returns every record whose tag is not in keep.
+func (l *unackedList) allExcept(keep map[uint64]bool) []unackedRecord {
+	if len(keep) == 0 {
+		return l.all()
+	}
+	var out []unackedRecord
+	for i := l.head; i < len(l.recs); i++ {
+		if r := l.recs[i]; r.tag != 0 && !keep[r.tag] {
+			out = append(out, r)
+			l.recs[i] = unackedRecord{}
+			l.live--
+		}
+	}
+	l.compact()
+	return out
+}

@@ -598,24 +598,6 @@ func (vh *vhost) route(m *queue.Message, s *routeScratch, out []*queueRec) ([]*q
 	return out, nil
 }
 
-// checkPublish returns the exception a publish to exchange name raises
-// before routing, if any.
-func (vh *vhost) checkPublish(name string) *amqpError {
-	if name == "" {
-		return nil
-	}
-	vh.mu.Lock()
-	defer vh.mu.Unlock()
-	x, ok := vh.exchanges[name]
-	if !ok {
-		return vh.errNoExchange(name)
-	}
-	if x.internal {
-		return errorf(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", name, vh.name)
-	}
-	return nil
-}
-
 // lookupLocked is exchange.Route's view of the exchanges; vh.mu is held.
 func (vh *vhost) lookupLocked(name string) (exchange.Matcher, string, bool) {
 	x, ok := vh.exchanges[name]
