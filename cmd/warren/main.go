@@ -41,6 +41,8 @@ func run(args []string) error {
 	maxMessage := fs.Int64("max-message-size", d.MaxMessageSize, "largest message body accepted, in bytes")
 	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
+	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
+	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -102,6 +104,10 @@ func run(args []string) error {
 	opts.DataDir = *dataDir
 	opts.MaxMessageSize = *maxMessage
 	opts.QueueWindow = *queueWindow
+	if *maxTxOps <= 0 || *maxTxBytes <= 0 {
+		return fmt.Errorf("--max-tx-ops and --max-tx-bytes must be positive")
+	}
+	opts.MaxTxOps, opts.MaxTxBytes = *maxTxOps, *maxTxBytes
 	opts.Heartbeat = *heartbeat
 	if *heartbeat == 0 {
 		opts.Heartbeat = -1

@@ -106,7 +106,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format"} {
+	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %s:\n%s", want, out)
 		}
