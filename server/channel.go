@@ -26,6 +26,7 @@ type channel struct {
 	settled   []unackedRecord
 	entryBuf  []queue.Entry   // scratch for settling
 	txTags    map[uint64]bool // delivery tags settled in the open transaction
+	reply     *replyConsumer  // the direct reply-to consumer, if any
 
 	confirmMu   sync.Mutex        // guards the contents of confirm and the two fields below
 	awaiting    []awaitingConfirm // publishes whose confirm waits for the store, in tag order
@@ -273,6 +274,7 @@ func (ch *channel) serverCancel(cs *consumer) {
 // unacked deliveries requeued, a transaction rolled back.
 func (ch *channel) shutdown() {
 	ch.stopConfirms()
+	ch.cancelReplies()
 	ch.mu.Lock()
 	if ch.closed {
 		ch.mu.Unlock()

@@ -83,6 +83,9 @@ func (ch *channel) handle(m wire.Method) error {
 		return nil
 
 	case *wire.QueueDeclare:
+		if isReplyQueue(m.Queue) {
+			return ch.declareReplies(m)
+		}
 		name, messages, consumers, err := vh.declareQueue(c, m)
 		if err != nil {
 			return err
@@ -169,7 +172,11 @@ func (ch *channel) handle(m wire.Method) error {
 	case *wire.BasicConsume:
 		return ch.consume(m)
 	case *wire.BasicCancel:
-		ch.cancel(m.ConsumerTag)
+		if ch.reply != nil && ch.reply.tag == m.ConsumerTag {
+			ch.cancelReplies()
+		} else {
+			ch.cancel(m.ConsumerTag)
+		}
 		if !m.NoWait {
 			c.out.sendMethod(ch.id, &wire.BasicCancelOk{ConsumerTag: m.ConsumerTag})
 		}
@@ -330,6 +337,9 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 	if err != nil {
 		return err
 	}
+	if name == replyQueue {
+		return ch.consumeReplies(m)
+	}
 	r, err := c.vh.queue(c, name)
 	if err != nil {
 		return err
@@ -341,7 +351,7 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 	ch.mu.Lock()
 	_, dup := ch.consumers[tag]
 	ch.mu.Unlock()
-	if dup {
+	if dup || (ch.reply != nil && ch.reply.tag == tag) {
 		return errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
 	}
 	cs := &consumer{ch: ch, tag: tag, rec: r, noAck: m.NoAck, exclusive: m.Exclusive}

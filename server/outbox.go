@@ -96,14 +96,15 @@ func (o *outbox) sendContent(channel uint16, method wire.Method, m *queue.Messag
 
 // appendDelivery queues basic.deliver plus content unless the connection is
 // over its high-water mark; then it records q to be kicked later and
-// returns false.
+// returns false. A delivery with no queue (a direct reply) is not held
+// back.
 func (o *outbox) appendDelivery(channel uint16, q *queue.Queue, consumerTag string, tag uint64, e queue.Entry) bool {
 	o.mu.Lock()
 	if o.closed || o.connClosed {
 		o.mu.Unlock()
 		return false
 	}
-	if len(o.buf) > highWater {
+	if q != nil && len(o.buf) > highWater {
 		if !slices.Contains(o.kicks, q) {
 			o.kicks = append(o.kicks, q)
 		}

@@ -96,7 +96,15 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	}
 	ch.content = contentState{}
 	finishMessage(msg)
-	if ch.tx != nil {
+	if wire.PropsReplyToIs(msg.Props, replyQueue) {
+		if ae := ch.rewriteReplyTo(msg); ae != nil {
+			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
+			return ae
+		}
+	}
+	// A direct reply is not held by a transaction: RabbitMQ delivers it
+	// at once.
+	if ch.tx != nil && !isReplyKey(msg.Exchange, msg.RoutingKey) {
 		return ch.txPublish(msg, mandatory)
 	}
 	err := ch.publish(msg, mandatory)
@@ -153,6 +161,10 @@ func finishMessage(m *queue.Message) {
 
 // publish routes a complete message and delivers it.
 func (ch *channel) publish(m *queue.Message, mandatory bool) error {
+	if isReplyKey(m.Exchange, m.RoutingKey) {
+		ch.publishReply(m, mandatory)
+		return nil
+	}
 	routed, err := ch.c.vh.route(m, &ch.scratch, ch.routed[:0])
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ type vhost struct {
 	queues    map[string]*queueRec    // by name
 	headers   int                     // headers exchanges with bindings: publishes must decode headers
 
+	replies replyRegistry // direct reply-to consumers by token; its own lock
+
 	// lookup is lookupLocked as a func value, made once so routing does
 	// not allocate a closure per publish.
 	lookup func(string) (exchange.Matcher, string, bool)

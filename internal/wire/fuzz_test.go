@@ -225,7 +225,7 @@ func FuzzProperties(f *testing.F) {
 		if PropsDeliveryMode(raw) != p.DeliveryMode || PropsHasHeaders(raw) != (p.Flags&FlagHeaders != 0) {
 			t.Fatal("fast accessors disagree")
 		}
-		if s, ok := PropsReplyTo(raw); s != p.ReplyTo || ok != (p.Flags&FlagReplyTo != 0) {
+		if s, ok := PropsReplyTo(raw); s != p.ReplyTo || ok != (p.Flags&FlagReplyTo != 0) || PropsReplyToIs(raw, s) != ok {
 			t.Fatal("PropsReplyTo disagrees")
 		}
 		enc, err := p.AppendTo(nil)

@@ -325,6 +325,17 @@ func PropsReplyTo(rawProps []byte) (string, bool) {
 	return string(rawProps[off+1 : off+1+n]), true
 }
 
+// PropsReplyToIs reports whether rawProps has the reply-to property s,
+// without allocating.
+func PropsReplyToIs(rawProps []byte, s string) bool {
+	off := propOffset(rawProps, FlagReplyTo)
+	if off < 0 || off >= len(rawProps) {
+		return false
+	}
+	n := int(rawProps[off])
+	return n == len(s) && n <= len(rawProps)-off-1 && string(rawProps[off+1:off+1+n]) == s
+}
+
 // PropsHasHeaders reports whether the headers property is present.
 func PropsHasHeaders(rawProps []byte) bool {
 	flags, _, err := readPropFlags(rawProps)

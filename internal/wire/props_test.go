@@ -55,6 +55,9 @@ func TestPropertiesRoundTrip(t *testing.T) {
 	if s, ok := PropsReplyTo(raw); !ok || s != "amq.rabbitmq.reply-to" {
 		t.Fatal("PropsReplyTo", s, ok)
 	}
+	if !PropsReplyToIs(raw, "amq.rabbitmq.reply-to") || PropsReplyToIs(raw, "amq.rabbitmq.reply-t") || PropsReplyToIs(raw, "amq.rabbitmq.reply-to.") {
+		t.Fatal("PropsReplyToIs")
+	}
 
 	// Each property alone.
 	for bit := uint16(0x8000); bit >= FlagClusterID; bit >>= 1 {
