@@ -52,15 +52,11 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	dir := b.TempDir()
 	pid, url := startBacklogBroker(b, dir)
 
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		b.Fatal(err)
-	}
 	if _, err := ch.QueueDeclare(backlogQueue, true, false, false, false, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -192,15 +188,11 @@ func backlogMessage(buf []byte, p byte, seq uint64) []byte {
 // publisher p, keeping backlogOutstanding of them unconfirmed, and returns
 // once every one is confirmed, adding each confirm to confirmed.
 func publishBacklog(ctx context.Context, url string, p byte, count int, confirmed *atomic.Int64) error {
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
@@ -239,15 +231,11 @@ func publishBacklog(ctx context.Context, url string, p byte, count int, confirme
 // publisher p) with one consumer, checking that each comes once, in its
 // publisher's order, with its body intact, and adding each to consumed.
 func drainBacklog(ctx context.Context, url string, counts []int, consumed *atomic.Int64) error {
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.Qos(backlogPrefetch, 0, false); err != nil {
 		return err
 	}

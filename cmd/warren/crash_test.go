@@ -68,15 +68,11 @@ type cycleStats struct {
 // confirm channel, keeping window of them unconfirmed, until the
 // connection dies. It records every id it publishes and every one acked.
 func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cycleStats) error {
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
@@ -118,15 +114,11 @@ func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cyc
 // consumeUntilKilled acks the first limit deliveries and then holds on to
 // the next ones (prefetch 20) unacked until the connection dies.
 func consumeUntilKilled(url string, limit int, led *crashLedger, st *cycleStats) error {
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.Qos(20, 0, false); err != nil {
 		return err
 	}
@@ -158,15 +150,11 @@ type drainStats struct{ recovered, duplicates, unconfirmed, consumed int }
 // cycle that published it.
 func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
 	t.Helper()
-	conn, err := amqp.Dial(url)
+	conn, ch, err := dialChannel(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := ch.QueueDeclare(crashQueue, true, false, false, false, nil); err != nil {
 		t.Fatalf("declare %s after restart: %v", crashQueue, err)
 	}
@@ -244,14 +232,7 @@ func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
 }
 
 func TestCrashKeepsConfirmedMessages(t *testing.T) {
-	cycles := 4
-	if testing.Short() {
-		cycles = 2
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	dir := t.TempDir()
+	cycles, rng, dir := crashSetup(t)
 	led := &crashLedger{published: map[string]bool{}, confirmed: map[string]bool{}, consumed: map[string]bool{}, drained: map[string]bool{}}
 
 	stats := make([]cycleStats, cycles+1)
@@ -283,18 +264,7 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		if cycle%2 == 1 && cycle > 1 {
 			report(drain(t, url, led), cycle-1)
 		}
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ch.QueueDeclare(crashQueue, true, false, false, false, nil); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		declareDurable(t, url, crashQueue)
 
 		st := &stats[cycle]
 		window := 100 + rng.IntN(101)
@@ -306,27 +276,10 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		go func() { defer wg.Done(); errs <- publishUntilKilled(url, cycle, window, led, st) }()
 		go func() { defer wg.Done(); errs <- consumeUntilKilled(url, consumeLimit, led, st) }()
 
-		// Kill after target confirms, or after a while if the broker is
-		// slower than that (a bound, not an expectation).
 		began := time.Now()
-		deadline := began.Add(5 * time.Second)
-		for st.confirmed.Load() < target && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond) // the poll interval
-		}
-		kill(t, cmd)
-		waited := make(chan struct{})
-		go func() { wg.Wait(); close(waited) }()
-		select {
-		case <-waited:
-		case <-time.After(crashWait):
-			t.Fatal("the clients did not notice the broker die")
-		}
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("cycle %d: %v", cycle, err)
-			}
-		}
+		killAfter(t, cmd, func() bool { return st.confirmed.Load() >= target }, 0)
+		killedAfter := time.Since(began)
+		waitClients(t, cycle, &wg, errs)
 		if st.confirmed.Load() == 0 {
 			t.Fatalf("cycle %d: nothing was confirmed before the kill", cycle)
 		}
@@ -335,7 +288,7 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		}
 		checkStore(t, dir)
 		t.Logf("cycle %d: window %d, SIGKILL after %v, %d published, %d confirmed (target %d); the consumer acked %d; --check ok",
-			cycle, window, time.Since(began).Round(time.Millisecond), st.published.Load(), st.confirmed.Load(), target, st.consumed.Load())
+			cycle, window, killedAfter.Round(time.Millisecond), st.published.Load(), st.confirmed.Load(), target, st.consumed.Load())
 	}
 	_, url := startOn(t, dir)
 	report(drain(t, url, led), cycles)
@@ -358,4 +311,75 @@ func TestSecondBinarySameDataDir(t *testing.T) {
 	if !strings.Contains(string(out), dir) || !strings.Contains(strings.ToLower(string(out)), "in use") {
 		t.Errorf("a second warren on %s failed without saying the data dir is in use:\n%s", dir, out)
 	}
+}
+
+// dialChannel opens a connection to url and a channel on it.
+func dialChannel(url string) (*amqp.Connection, *amqp.Channel, error) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, ch, nil
+}
+
+// declareDurable declares the durable queue name on the broker at url.
+func declareDurable(t *testing.T, url, name string) {
+	t.Helper()
+	conn, ch, err := dialChannel(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// killAfter polls until reached, or 5 s have passed if the broker is
+// slower than that (a bound, not an expectation), waits extra more, and
+// kills the broker.
+func killAfter(t *testing.T, cmd *exec.Cmd, reached func() bool, extra time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !reached() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // the poll interval
+	}
+	time.Sleep(extra)
+	kill(t, cmd)
+}
+
+// waitClients waits for a cycle's clients to notice the broker die and
+// fails on any error they returned.
+func waitClients(t *testing.T, cycle int, wg *sync.WaitGroup, errs chan error) {
+	t.Helper()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(crashWait):
+		t.Fatalf("cycle %d: the clients did not notice the broker die", cycle)
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("cycle %d: %v", cycle, err)
+		}
+	}
+}
+
+// crashSetup returns a crash test's number of cycles (fewer with -short),
+// its random source (the seed is logged) and its data dir.
+func crashSetup(t *testing.T) (cycles int, rng *rand.Rand, dir string) {
+	cycles = 4
+	if testing.Short() {
+		cycles = 2
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return cycles, rand.New(rand.NewPCG(seed, 0)), t.TempDir()
 }
