@@ -27,6 +27,8 @@ type channel struct {
 	entryBuf  []queue.Entry   // scratch for settling
 	txTags    map[uint64]bool // delivery tags settled in the open transaction
 	reply     *replyConsumer  // the direct reply-to consumer, if any
+	txWait    txCommitWaiter  // the last tx.commit's wait for the store
+	txPending bool            // txWait has not finished: the channel's next frame waits
 
 	confirmMu   sync.Mutex        // guards the contents of confirm and the two fields below
 	awaiting    []awaitingConfirm // publishes whose confirm waits for the store, in tag order
@@ -293,4 +295,36 @@ func (ch *channel) shutdown() {
 		ch.tx.Rollback()
 	}
 	ch.content = contentState{}
+}
+
+// txCommitWaiter sends tx.commit-ok once the store batch holding the
+// commit's writes is on disk (or closes the connection if it failed). The
+// commit loop calls it; the reader does not wait for it, so transactional
+// channels on one connection share fsyncs, but the channel's next frame
+// waits for it (awaitCommit), so nothing on the channel overtakes the
+// commit-ok.
+type txCommitWaiter struct {
+	ch    *channel
+	batch uint64        // set by the reader before the commit loop can call
+	done  chan struct{} // gets one value per commit, once commit-ok is out
+}
+
+// Committed implements queue.Waiter.
+func (w *txCommitWaiter) Committed(_, lastFailed uint64) {
+	c := w.ch.c
+	if lastFailed != 0 && lastFailed >= w.batch {
+		c.closeAsync(errorf(wire.InternalError, "could not write to the store: batch %d of the transaction failed", w.batch))
+	} else if !c.closeSent.Load() {
+		c.out.sendMethod(w.ch.id, &wire.TxCommitOk{})
+	}
+	w.done <- struct{}{}
+}
+
+// awaitCommit waits until a pending tx.commit-ok on ch has been sent, before
+// the reader handles the channel's next frame.
+func (ch *channel) awaitCommit() {
+	if ch.txPending {
+		<-ch.txWait.done
+		ch.txPending = false
+	}
 }

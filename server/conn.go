@@ -233,6 +233,7 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 		if ch.closing {
 			return false, nil
 		}
+		ch.awaitCommit()
 		return false, c.channelException(ch, ch.contentFrame(f), nil)
 	}
 	return false, errorf(wire.FrameError, "unknown frame type %d", f.Type)
@@ -489,10 +490,16 @@ func (c *conn) closeConnection(ae *amqpError) {
 
 // forceClose is called by Shutdown from another goroutine.
 func (c *conn) forceClose(text string) {
+	c.closeAsync(errorf(wire.ConnectionForced, "%s", text))
+}
+
+// closeAsync sends connection.close for a hard error found outside the
+// reader; the reader then waits for close-ok, at most CloseTimeout.
+func (c *conn) closeAsync(ae *amqpError) {
 	if !c.closeSent.CompareAndSwap(false, true) {
 		return
 	}
-	c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: "CONNECTION_FORCED - " + text})
+	c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: ae.code, ReplyText: ae.text, FailingClassID: ae.classID, FailingMethodID: ae.methodID})
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 }
 
@@ -536,6 +543,7 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 		c.out.sendMethod(id, &wire.ChannelOpenOk{})
 		return nil
 	}
+	ch.awaitCommit()
 	if ch.closing {
 		switch m.(type) {
 		case *wire.ChannelCloseOk:

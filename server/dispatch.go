@@ -7,6 +7,7 @@ import (
 
 	"github.com/warrenmq/warren/binding"
 	"github.com/warrenmq/warren/confirm"
+	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
 	"github.com/warrenmq/warren/txn"
@@ -225,14 +226,20 @@ func (ch *channel) handle(m wire.Method) error {
 		// Everything the transaction logs (its publishes' writes, its
 		// acks' deletes) goes into one store batch, so it is on disk
 		// whole or not at all; commit-ok waits for that batch's fsync.
-		// Concurrent commits join the same batch and share the fsync.
-		held := vh.store.Hold()
+		// Concurrent commits join the same batch and share the fsync:
+		// the reader does not wait for it (other channels carry on), the
+		// commit loop sends commit-ok (see txCommitWaiter).
+		vh.store.Hold()
 		ch.commit()
-		vh.store.Release()
-		if err := vh.wait(held); err != nil {
-			return err
+		if ch.txWait.done == nil {
+			ch.txWait = txCommitWaiter{ch: ch, done: make(chan struct{}, 1)}
 		}
-		c.out.sendMethod(ch.id, &wire.TxCommitOk{})
+		ch.txWait.batch = vh.store.Watch(&ch.txWait) // the held batch
+		vh.store.Release()
+		if ch.txWait.batch == 0 {
+			return storeError(store.ErrClosed)
+		}
+		ch.txPending = true
 		return nil
 	case *wire.TxRollback:
 		if ch.tx == nil {

@@ -8,7 +8,9 @@ package server_test
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -261,5 +263,60 @@ func TestTxRestart(t *testing.T) {
 	want := []string{"c3", "c4", "c5", "c6", "c7", "c8", "c9"}
 	if got := drainBodies(t, ch, q); !equalStrings(got, want) {
 		t.Fatalf("after restart got %q, want %q", got, want)
+	}
+}
+
+// A tx.commit waiting for its fsync holds up neither the connection's other
+// channels nor the store: only the committing channel waits.
+func TestTxCommitDoesNotBlockConnection(t *testing.T) {
+	var armed atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	b := startDurable(t, func(o *server.Options) {
+		o.StoreFault = func() error {
+			if armed.CompareAndSwap(true, false) {
+				entered <- struct{}{}
+				<-release // hold the commit; then it succeeds
+			}
+			return nil
+		}
+	})
+	conn := dial(t, b.URL)
+	other := mustChannel(t, conn)
+	q := uniq(t, "durable")
+	if _, err := other.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	tch := txChannel(t, conn)
+	publishMsg(t, tch, "", q, persistent("m"))
+	armed.Store(true)
+	committed := make(chan error, 1)
+	go func() { committed <- tch.TxCommit() }()
+	<-entered // the transaction's batch is being written, and held there
+
+	answered := make(chan error, 1)
+	go func() {
+		_, err := other.QueueDeclarePassive(q, true, false, false, false, nil)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		close(release)
+		t.Fatal("another channel of the connection got no answer while a commit waited for the store")
+	}
+	select {
+	case err := <-committed:
+		t.Fatalf("tx.commit-ok before its batch was written (err %v)", err)
+	default:
+	}
+	close(release)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if n := messageCount(t, conn, q); n != 1 {
+		t.Fatalf("%d messages after the commit", n)
 	}
 }
