@@ -1,0 +1,23 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/server/servertest"
+)
+
+func TestHelloWorld(t *testing.T) {
+	b := servertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, b.URL, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := " [x] Sent Hello World!\n [x] Received Hello World!\n"; out.String() != want {
+		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
