@@ -1,5 +1,5 @@
 // Command hello-world sends one message to a queue and receives it: the
-// first RabbitMQ tutorial.
+// first RabbitMQ tutorial, with sender and receiver in one program.
 package main
 
 import (
@@ -9,17 +9,21 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := run(ctx, *url, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -31,6 +35,10 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
+const queue = "warren-example.hello"
+
+// run declares a queue, consumes it, sends it one message and prints the
+// message once it arrives. It deletes the queue on the way out.
 func run(ctx context.Context, url string, out io.Writer) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -41,18 +49,22 @@ func run(ctx context.Context, url string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	q, err := ch.QueueDeclare("hello", false, false, false, false, nil)
-	if err != nil {
+	if _, err := ch.QueueDeclare(queue, false, false, false, false, nil); err != nil {
 		return err
 	}
-	defer ch.QueueDelete(q.Name, false, false, false)
+	defer ch.QueueDelete(queue, false, false, false)
 
-	msgs, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	msgs, err := ch.Consume(queue, "", true, false, false, false, nil)
 	if err != nil {
 		return err
 	}
 	body := "Hello World!"
-	if err := ch.PublishWithContext(ctx, "", q.Name, false, false, amqp.Publishing{ContentType: "text/plain", Body: []byte(body)}); err != nil {
+	// The default exchange ("") routes by queue name.
+	err = ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
+		ContentType: "text/plain",
+		Body:        []byte(body),
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, " [x] Sent %s\n", body)

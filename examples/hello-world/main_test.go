@@ -6,18 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenmq/warren/server/servertest"
+	"github.com/warrenmq/warren/examples/internal/extest"
 )
 
 func TestHelloWorld(t *testing.T) {
-	b := servertest.Start(t)
+	url := extest.BrokerURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, b.URL, &out); err != nil {
+	if err := run(ctx, url, &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := " [x] Sent Hello World!\n [x] Received Hello World!\n"; out.String() != want {
 		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if !extest.QueueGone(t, url, queue) {
+		t.Errorf("queue %s is still there", queue)
 	}
 }

@@ -1,7 +1,7 @@
 // Command publish-subscribe broadcasts log messages through a fanout
 // exchange to every subscriber, each with its own server-named, exclusive
-// queue: the third RabbitMQ tutorial, with publisher and subscribers in one
-// program.
+// queue: the third RabbitMQ tutorial, with the publisher and the
+// subscribers in one program.
 package main
 
 import (
@@ -11,17 +11,23 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
+	subscribers := flag.Int("subscribers", 2, "subscribers to start")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, 2, []string{"info: starting", "warning: disk at 80%", "error: disk full"}, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	logs := []string{"info: starting", "warning: disk at 80%", "error: disk full"}
+	err := run(ctx, *url, *subscribers, logs, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -33,10 +39,11 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-const exchange = "logs"
+const exchange = "warren-example.logs"
 
-// run starts subscribers, publishes logs and prints what each subscriber
-// received once every one has all of them.
+// run starts subscribers, publishes logs to the fanout exchange, and
+// prints what each subscriber received once every one has all of them. It
+// deletes the exchange; the subscribers' queues go with the connection.
 func run(ctx context.Context, url string, subscribers int, logs []string, out io.Writer) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -54,18 +61,27 @@ func run(ctx context.Context, url string, subscribers int, logs []string, out io
 
 	inboxes := make([]<-chan amqp.Delivery, subscribers)
 	for i := range inboxes {
-		// A server-named queue, exclusive to this connection: gone with it.
-		q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		// Each subscriber has a channel of its own, as it would in its
+		// own process, and a queue the broker names, exclusive to this
+		// connection and deleted with it.
+		sch, err := conn.Channel()
 		if err != nil {
 			return err
 		}
-		if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+		q, err := sch.QueueDeclare("", false, true, true, false, nil)
+		if err != nil {
 			return err
 		}
-		if inboxes[i], err = ch.Consume(q.Name, "", true, false, false, false, nil); err != nil {
+		// A fanout exchange ignores the routing key: every bound queue
+		// gets a copy of every message.
+		if err := sch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+			return err
+		}
+		if inboxes[i], err = sch.Consume(q.Name, "", true, true, false, false, nil); err != nil {
 			return err
 		}
 	}
+
 	for _, l := range logs {
 		if err := ch.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: []byte(l)}); err != nil {
 			return err

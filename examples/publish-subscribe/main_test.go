@@ -8,28 +8,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenmq/warren/server/servertest"
+	"github.com/warrenmq/warren/examples/internal/extest"
 )
 
-// Every subscriber gets every message, in order.
+// Every subscriber gets every message, in order, and nothing else.
 func TestPublishSubscribe(t *testing.T) {
-	b := servertest.Start(t)
+	url := extest.BrokerURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	logs := []string{"one", "two", "three"}
-	if err := run(ctx, b.URL, 3, logs, &out); err != nil {
+	const subscribers = 3
+	if err := run(ctx, url, subscribers, logs, &out); err != nil {
 		t.Fatal(err)
 	}
-	for s := 1; s <= 3; s++ {
-		var got []string
-		for _, line := range strings.Split(out.String(), "\n") {
-			if p := fmt.Sprintf(" [subscriber %d] ", s); strings.HasPrefix(line, p) {
-				got = append(got, strings.Trim(strings.TrimPrefix(line, p), `"`))
-			}
+	var want strings.Builder
+	for _, l := range logs {
+		fmt.Fprintf(&want, " [x] Sent %q\n", l)
+	}
+	for s := 1; s <= subscribers; s++ {
+		for _, l := range logs {
+			fmt.Fprintf(&want, " [subscriber %d] %q\n", s, l)
 		}
-		if strings.Join(got, ",") != "one,two,three" {
-			t.Errorf("subscriber %d got %q", s, got)
-		}
+	}
+	if out.String() != want.String() {
+		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want.String())
+	}
+	if !extest.ExchangeGone(t, url, exchange) {
+		t.Errorf("exchange %s is still there", exchange)
 	}
 }

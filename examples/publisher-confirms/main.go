@@ -1,8 +1,8 @@
 // Command publisher-confirms publishes persistent messages to a durable
 // queue in confirm mode three ways, as RabbitMQ's seventh tutorial does:
-// waiting for each confirm, waiting per batch, and handling confirms
-// asynchronously as they come (several at a time with multiple=true). It
-// prints how long each took.
+// waiting for each confirm before the next publish, waiting for a batch at
+// a time, and handling confirms asynchronously as they come. It prints how
+// long each way took and how many messages the queue then holds.
 package main
 
 import (
@@ -12,18 +12,23 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
 	n := flag.Int("n", 2000, "messages per strategy")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, *n, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	err := run(ctx, *url, *n, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -35,17 +40,25 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-const batchSize = 100
+const (
+	queue     = "warren-example.confirms"
+	batchSize = 100
+)
+
+// A strategy publishes n messages on ch, in confirm mode, to the queue and
+// returns once the broker has confirmed them all.
+type strategy func(ctx context.Context, ch *amqp.Channel, n int) error
 
 var strategies = []struct {
 	name    string
-	publish func(ctx context.Context, ch *amqp.Channel, queue string, n int) error
+	publish strategy
 }{
 	{"one at a time", oneAtATime},
-	{"in batches of 100", inBatches},
+	{fmt.Sprintf("in batches of %d", batchSize), inBatches},
 	{"asynchronously", async},
 }
 
+// run tries each strategy with n messages and prints how it went.
 func run(ctx context.Context, url string, n int, out io.Writer) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -53,57 +66,74 @@ func run(ctx context.Context, url string, n int, out io.Writer) error {
 	}
 	defer conn.Close()
 	for _, s := range strategies {
-		ch, err := conn.Channel()
+		took, held, err := measure(ctx, conn, s.publish, n)
 		if err != nil {
-			return err
-		}
-		q, err := ch.QueueDeclare("", true, false, false, false, nil)
-		if err != nil {
-			return err
-		}
-		if err := ch.Confirm(false); err != nil {
-			return err
-		}
-		start := time.Now()
-		if err := s.publish(ctx, ch, q.Name, n); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		took := time.Since(start)
-		// Every confirmed message is in the queue.
-		st, err := ch.QueueDeclarePassive(q.Name, true, false, false, false, nil)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%-18s %d messages confirmed in %v; the queue holds %d\n", s.name+":", n, took.Round(time.Millisecond), st.Messages)
-		if _, err := ch.QueueDelete(q.Name, false, false, false); err != nil {
-			return err
-		}
-		ch.Close()
+		fmt.Fprintf(out, "%-18s %d messages confirmed in %v; the queue holds %d\n",
+			s.name+":", n, took.Round(time.Millisecond), held)
 	}
 	return nil
 }
 
-func message(i int) amqp.Publishing {
-	return amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(fmt.Sprint("message ", i))}
+// measure runs publish on a fresh channel and an empty durable queue, and
+// returns how long it took and how many messages the queue then holds. It
+// deletes the queue.
+func measure(ctx context.Context, conn *amqp.Connection, publish strategy, n int) (took time.Duration, held int, err error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		return 0, 0, err
+	}
+	defer ch.QueueDelete(queue, false, false, false)
+	if _, err := ch.QueuePurge(queue, false); err != nil { // left over from a run that was killed
+		return 0, 0, err
+	}
+	// From here on the broker confirms every publish on ch: for a
+	// persistent message routed to a durable queue, once it is on disk.
+	if err := ch.Confirm(false); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := publish(ctx, ch, n); err != nil {
+		return 0, 0, err
+	}
+	took = time.Since(start)
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	return took, q.Messages, nil
 }
 
-// oneAtATime waits for each message's confirm before the next.
-func oneAtATime(ctx context.Context, ch *amqp.Channel, queue string, n int) error {
+func message(i int) amqp.Publishing {
+	return amqp.Publishing{DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, "message %d", i)}
+}
+
+// oneAtATime waits for each message's confirm before publishing the next:
+// simple, and as slow as a round trip plus a disk write per message.
+func oneAtATime(ctx context.Context, ch *amqp.Channel, n int) error {
 	for i := range n {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, message(i))
 		if err != nil {
 			return err
 		}
-		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			return fmt.Errorf("message %d not confirmed (%v)", i, err)
+		if ok, err := dc.WaitContext(ctx); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("message %d nacked", i)
 		}
 	}
 	return nil
 }
 
 // inBatches publishes batchSize messages, then waits for all their
-// confirms.
-func inBatches(ctx context.Context, ch *amqp.Channel, queue string, n int) error {
+// confirms: faster, but on a nack it knows only that something in the
+// batch failed, and would republish the batch.
+func inBatches(ctx context.Context, ch *amqp.Channel, n int) error {
 	batch := make([]*amqp.DeferredConfirmation, 0, batchSize)
 	for i := range n {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, message(i))
@@ -111,43 +141,81 @@ func inBatches(ctx context.Context, ch *amqp.Channel, queue string, n int) error
 			return err
 		}
 		batch = append(batch, dc)
-		if len(batch) == batchSize || i == n-1 {
-			for _, dc := range batch {
-				if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-					return fmt.Errorf("message %d not confirmed (%v)", dc.DeliveryTag, err)
-				}
-			}
-			batch = batch[:0]
+		if len(batch) < batchSize && i < n-1 {
+			continue
 		}
+		for _, dc := range batch {
+			if ok, err := dc.WaitContext(ctx); err != nil {
+				return err
+			} else if !ok {
+				return fmt.Errorf("batch ending with message %d nacked", i)
+			}
+		}
+		batch = batch[:0]
 	}
 	return nil
 }
 
-// async publishes without waiting while a listener takes the confirms as
-// they come: a basic.ack with multiple=true confirms every tag up to its
-// own, and amqp091-go hands them out one by one, in order.
-func async(ctx context.Context, ch *amqp.Channel, queue string, n int) error {
+// async publishes without waiting, remembering each message by its
+// delivery tag, while a listener takes the confirms as they come and
+// forgets each confirmed message. The broker confirms a run of messages
+// with one basic.ack with multiple=true; amqp091-go hands such an ack to
+// NotifyPublish as one Confirmation per message, in order.
+func async(ctx context.Context, ch *amqp.Channel, n int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The buffer holds every confirm, so the listener never holds up the
+	// connection.
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, n))
-	done := make(chan error, 1)
+
+	var mu sync.Mutex                      // guards outstanding
+	outstanding := make(map[uint64]int, n) // delivery tag → message number
+	listened := make(chan error, 1)
 	go func() {
+		var nacked []int
 		for range n {
+			var c amqp.Confirmation
+			var ok bool
 			select {
-			case c := <-confirms:
-				if !c.Ack {
-					done <- fmt.Errorf("message %d nacked", c.DeliveryTag)
-					return
-				}
+			case c, ok = <-confirms:
 			case <-ctx.Done():
-				done <- ctx.Err()
+				listened <- ctx.Err()
 				return
 			}
+			if !ok {
+				listened <- amqp.ErrClosed
+				return
+			}
+			mu.Lock()
+			i := outstanding[c.DeliveryTag]
+			delete(outstanding, c.DeliveryTag)
+			mu.Unlock()
+			if !c.Ack {
+				nacked = append(nacked, i) // a real publisher would publish it again
+			}
 		}
-		done <- nil
+		if len(nacked) > 0 {
+			listened <- fmt.Errorf("messages %v nacked", nacked)
+			return
+		}
+		listened <- nil
 	}()
+
 	for i := range n {
+		// Record the message before publishing it: its confirm may come
+		// before PublishWithContext returns.
+		mu.Lock()
+		outstanding[ch.GetNextPublishSeqNo()] = i
+		mu.Unlock()
 		if err := ch.PublishWithContext(ctx, "", queue, false, false, message(i)); err != nil {
 			return err
 		}
 	}
-	return <-done
+	if err := <-listened; err != nil {
+		return err
+	}
+	if len(outstanding) != 0 {
+		return fmt.Errorf("%d messages never confirmed", len(outstanding))
+	}
+	return nil
 }

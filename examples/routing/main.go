@@ -1,6 +1,7 @@
 // Command routing delivers log messages selectively through a direct
-// exchange: each subscriber binds its queue with the severities it wants.
-// The fourth RabbitMQ tutorial, with publisher and subscribers in one
+// exchange: each subscriber binds its queue with the severities it wants,
+// and a message goes to the queues bound with exactly its routing key. The
+// fourth RabbitMQ tutorial, with the publisher and the subscribers in one
 // program.
 package main
 
@@ -11,17 +12,21 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := run(ctx, *url, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -33,24 +38,28 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-const exchange = "direct_logs"
+const exchange = "warren-example.direct-logs"
 
 // subscribers and the severities each binds.
 var subscribers = []struct {
-	name string
-	keys []string
+	name       string
+	severities []string
 }{
 	{"disk-writer", []string{"error"}},
 	{"console", []string{"info", "warning", "error"}},
 }
 
+// logs to publish, with their severity as routing key.
 var logs = []struct{ severity, text string }{
 	{"info", "started"},
 	{"warning", "disk at 80%"},
 	{"error", "disk full"},
-	{"debug", "nobody listens to this"},
+	{"debug", "nobody binds debug, so this goes nowhere"},
 }
 
+// run binds a queue per subscriber, publishes the logs and prints what
+// each subscriber's queue got. It deletes the exchange; the queues go with
+// the connection.
 func run(ctx context.Context, url string, out io.Writer) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -71,8 +80,8 @@ func run(ctx context.Context, url string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		for _, key := range s.keys {
-			if err := ch.QueueBind(q.Name, key, exchange, false, nil); err != nil {
+		for _, severity := range s.severities {
+			if err := ch.QueueBind(q.Name, severity, exchange, false, nil); err != nil {
 				return err
 			}
 		}
@@ -80,7 +89,9 @@ func run(ctx context.Context, url string, out io.Writer) error {
 	}
 
 	// With confirms, a message is in every queue it was routed to once it
-	// is confirmed; then each queue holds exactly what its subscriber gets.
+	// is confirmed, so after the last confirm each queue holds exactly
+	// what its subscriber gets: drain can tell "not routed here" from
+	// "not arrived yet".
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
@@ -97,7 +108,8 @@ func run(ctx context.Context, url string, out io.Writer) error {
 	return drain(ch, queues, out)
 }
 
-// drain prints what each subscriber's queue holds.
+// drain prints what each subscriber's queue holds, taking it with
+// basic.get until the queue is empty.
 func drain(ch *amqp.Channel, queues []string, out io.Writer) error {
 	for i, q := range queues {
 		for {

@@ -1,7 +1,7 @@
-// Command rpc computes Fibonacci numbers remotely: a server on queue
-// "rpc_queue" and a client calling it through the rpc package, with direct
-// reply-to or a reply queue of its own (-reply-to). The sixth RabbitMQ
-// tutorial, with server and client in one program.
+// Command rpc computes Fibonacci numbers remotely: a server on a request
+// queue and a client calling it through the rpc package, with replies by
+// direct reply-to or on a reply queue of the client's own (-reply-to). The
+// sixth RabbitMQ tutorial, with the server and the client in one program.
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"strconv"
 	"time"
 
@@ -20,13 +21,16 @@ import (
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
-	replyTo := flag.String("reply-to", "direct", "how replies come back: direct (amq.rabbitmq.reply-to) or queue")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
+	replyTo := flag.String("reply-to", "direct", "how replies come back: direct (amq.rabbitmq.reply-to) or queue (an exclusive reply queue)")
 	n := flag.Int("n", 30, "compute fib(0) to fib(n)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, *replyTo, *n, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := run(ctx, *url, *replyTo, *n, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -38,7 +42,10 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-const queue = "rpc_queue"
+const (
+	queue  = "warren-example.rpc-queue"
+	maxFib = 92 // fib(93) overflows an int64
+)
 
 func fib(n int) int {
 	a, b := 0, 1
@@ -48,10 +55,27 @@ func fib(n int) int {
 	return a
 }
 
+// fibHandler answers a request whose body is n with fib(n).
+func fibHandler(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+	n, err := strconv.Atoi(string(req.Body))
+	if err != nil || n < 0 || n > maxFib {
+		return amqp.Publishing{}, fmt.Errorf("bad request %q", req.Body)
+	}
+	return amqp.Publishing{ContentType: "text/plain", Body: []byte(strconv.Itoa(fib(n)))}, nil
+}
+
+// run declares the request queue, serves fib on it, and calls it for 0 to
+// n, with replies coming back the replyTo way ("direct" or "queue"). It
+// stops the server and deletes the queue.
 func run(ctx context.Context, url, replyTo string, n int, out io.Writer) error {
+	if n < 0 || n > maxFib {
+		return fmt.Errorf("-n %d: want 0 to %d", n, maxFib)
+	}
 	var opts []rpc.ClientOption
 	switch replyTo {
 	case "direct":
+		// The default: replies come on amq.rabbitmq.reply-to, straight
+		// to the client's consumer, with no queue to declare.
 	case "queue":
 		opts = append(opts, rpc.WithReplyQueue())
 	default:
@@ -71,24 +95,20 @@ func run(ctx context.Context, url, replyTo string, n int, out io.Writer) error {
 	}
 	defer ch.QueueDelete(queue, false, false, false)
 
-	// The server: its own connection, as it would be in its own process.
+	// The server, on a connection of its own, as it would be in its own
+	// process.
 	sconn, err := amqp.Dial(url)
 	if err != nil {
 		return err
 	}
 	defer sconn.Close()
-	srv, err := rpc.NewServer(sconn, queue, func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
-		n, err := strconv.Atoi(string(req.Body))
-		if err != nil {
-			return amqp.Publishing{}, err
-		}
-		return amqp.Publishing{ContentType: "text/plain", Body: []byte(strconv.Itoa(fib(n)))}, nil
-	}, rpc.WithWorkers(4))
+	srv, err := rpc.NewServer(sconn, queue, fibHandler, rpc.WithWorkers(4))
 	if err != nil {
 		return err
 	}
-	go srv.Serve()
-	defer srv.Shutdown(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	defer srv.Shutdown(context.Background()) // on an early return; a second Shutdown does nothing
 
 	client, err := rpc.NewClient(conn, opts...)
 	if err != nil {
@@ -96,11 +116,15 @@ func run(ctx context.Context, url, replyTo string, n int, out io.Writer) error {
 	}
 	defer client.Close()
 	for i := 0; i <= n; i++ {
+		fmt.Fprintf(out, " [x] Requesting fib(%d)\n", i)
 		reply, err := client.Call(ctx, "", queue, amqp.Publishing{ContentType: "text/plain", Body: []byte(strconv.Itoa(i))})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, " [.] fib(%d) = %s\n", i, reply.Body)
+		fmt.Fprintf(out, " [.] Got %s\n", reply.Body)
 	}
-	return nil
+	if err := srv.Shutdown(ctx); err != nil {
+		return err
+	}
+	return <-served
 }

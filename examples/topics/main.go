@@ -1,7 +1,8 @@
-// Command topics routes log messages through a topic exchange by patterns:
-// "*" matches one word of the routing key, "#" zero or more. The fifth
-// RabbitMQ tutorial, with publisher and subscribers in one
-// program.
+// Command topics routes log messages through a topic exchange by pattern.
+// Routing keys are words separated by dots (<facility>.<severity>, or
+// longer); in a binding, "*" matches exactly one word and "#" zero or
+// more. The fifth RabbitMQ tutorial, with the publisher and the
+// subscribers in one program.
 package main
 
 import (
@@ -11,17 +12,21 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() {
-	url := flag.String("url", defaultURL(), "broker URL")
+	url := flag.String("url", defaultURL(), "broker URL (default from $AMQP_URL)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *url, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := run(ctx, *url, os.Stdout)
+	cancel()
+	stop()
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -33,25 +38,30 @@ func defaultURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-const exchange = "topic_logs"
+const exchange = "warren-example.topic-logs"
 
-// subscribers and the patterns each binds: <facility>.<severity>.
+// subscribers and the patterns each binds.
 var subscribers = []struct {
-	name string
-	keys []string
+	name     string
+	patterns []string
 }{
-	{"critical", []string{"*.critical"}},
-	{"kernel", []string{"kern.#"}},
+	{"critical", []string{"*.critical"}}, // any one facility, then critical
+	{"kernel", []string{"kern.#"}},       // kern, then zero or more words
 	{"everything", []string{"#"}},
 }
 
-var logs = []struct{ severity, text string }{
+// logs to publish, with their routing keys.
+var logs = []struct{ key, text string }{
 	{"kern.critical", "a critical kernel error"},
 	{"kern.info", "kernel booted"},
+	{"kern", "kern.# matches this key with # as zero words"},
 	{"app.critical", "the app is down"},
-	{"app.web.info", "request served"},
+	{"app.web.critical", "*.critical does not match two words before critical"},
 }
 
+// run binds a queue per subscriber, publishes the logs and prints what
+// each subscriber's queue got. It deletes the exchange; the queues go with
+// the connection.
 func run(ctx context.Context, url string, out io.Writer) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -72,8 +82,8 @@ func run(ctx context.Context, url string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		for _, key := range s.keys {
-			if err := ch.QueueBind(q.Name, key, exchange, false, nil); err != nil {
+		for _, pattern := range s.patterns {
+			if err := ch.QueueBind(q.Name, pattern, exchange, false, nil); err != nil {
 				return err
 			}
 		}
@@ -81,24 +91,27 @@ func run(ctx context.Context, url string, out io.Writer) error {
 	}
 
 	// With confirms, a message is in every queue it was routed to once it
-	// is confirmed; then each queue holds exactly what its subscriber gets.
+	// is confirmed, so after the last confirm each queue holds exactly
+	// what its subscriber gets: drain can tell "not routed here" from
+	// "not arrived yet".
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
 	for _, l := range logs {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, l.severity, false, false, amqp.Publishing{Body: []byte(l.text)})
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, l.key, false, false, amqp.Publishing{Body: []byte(l.text)})
 		if err != nil {
 			return err
 		}
 		if _, err := dc.WaitContext(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, " [x] Sent %s: %s\n", l.severity, l.text)
+		fmt.Fprintf(out, " [x] Sent %s: %s\n", l.key, l.text)
 	}
 	return drain(ch, queues, out)
 }
 
-// drain prints what each subscriber's queue holds.
+// drain prints what each subscriber's queue holds, taking it with
+// basic.get until the queue is empty.
 func drain(ch *amqp.Channel, queues []string, out io.Writer) error {
 	for i, q := range queues {
 		for {

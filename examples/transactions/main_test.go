@@ -6,28 +6,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenmq/warren/server/servertest"
+	"github.com/warrenmq/warren/examples/internal/extest"
 )
 
-// Exactly the committed messages arrive, and only the committed ack counts.
+// Exactly the committed messages arrive, and only the committed acks
+// count.
 func TestTransactions(t *testing.T) {
-	b := servertest.Start(t)
+	url := extest.BrokerURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, b.URL, &out); err != nil {
+	if err := run(ctx, url, &out); err != nil {
 		t.Fatal(err)
 	}
-	want := `3 published, not committed:        0 ready
-committed:                         3 ready
-2 more published, rolled back:     3 ready
-got "a", acked it, rolled back: it is still unacked
-acked "a" again and committed
-after the committed ack:           2 ready
-left in the queue: "b"
-left in the queue: "c"
+	want := `published a, b, c:                     0 ready
+committed:                             3 ready
+published x, y and rolled back:        3 ready
+ [x] Received a (redelivered: false)
+acked in a rollback, channel closed:   3 ready
+ [x] Received a (redelivered: true)
+ [x] Received b (redelivered: false)
+ [x] Received c (redelivered: false)
+acked in a commit, channel closed:     0 ready
 `
 	if out.String() != want {
 		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if !extest.QueueGone(t, url, queue) {
+		t.Errorf("queue %s is still there", queue)
 	}
 }
