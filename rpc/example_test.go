@@ -1,7 +1,9 @@
 package rpc_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -94,8 +96,8 @@ func Example() {
 	// fib(30) = 832040
 }
 
-// A call with a deadline, and a client that takes its replies on a queue of
-// its own instead of direct reply-to.
+// A call with a deadline, from a client that takes its replies on a queue
+// of its own instead of by direct reply-to, and what its errors mean.
 func ExampleClient_Call() {
 	url, stop := startBroker()
 	defer stop()
@@ -108,10 +110,10 @@ func ExampleClient_Call() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare("upper", false, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare("hex", false, false, false, false, nil); err != nil {
 		log.Fatal(err)
 	}
-	srv, err := rpc.NewServer(conn, "upper", func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+	srv, err := rpc.NewServer(conn, "hex", func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
 		return amqp.Publishing{ContentType: "text/plain", Body: []byte(fmt.Sprintf("%X", req.Body))}, nil
 	})
 	if err != nil {
@@ -127,10 +129,93 @@ func ExampleClient_Call() {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reply, err := client.Call(ctx, "", "upper", amqp.Publishing{Body: []byte("hi")})
+	for _, key := range []string{"hex", "no-such-queue"} {
+		reply, err := client.Call(ctx, "", key, amqp.Publishing{Body: []byte("hi")})
+		switch {
+		case err == nil:
+			fmt.Println(reply.ContentType, string(reply.Body))
+		case errors.Is(err, rpc.ErrNoRoute):
+			fmt.Println("no queue takes", key)
+		case errors.Is(err, context.DeadlineExceeded):
+			fmt.Println("no reply in time") // the server is slow or gone
+		case errors.Is(err, rpc.ErrConnectionLost):
+			fmt.Println("connection lost: make a new client") // and maybe retry
+		default:
+			log.Fatal(err)
+		}
+	}
+	// Output:
+	// text/plain 6869
+	// no queue takes no-such-queue
+}
+
+// A server with eight workers, replies in confirm mode, requests it cannot
+// answer dead-lettered, and a graceful shutdown.
+func ExampleServer() {
+	url, stop := startBroker()
+	defer stop()
+	conn, err := amqp.Dial(url)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(reply.ContentType, string(reply.Body))
-	// Output: text/plain 6869
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Requests the handler refuses go to "upper.rejected".
+	if _, err := ch.QueueDeclare("upper.rejected", false, false, false, false, nil); err != nil {
+		log.Fatal(err)
+	}
+	args := amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "upper.rejected"}
+	if _, err := ch.QueueDeclare("upper", false, false, false, false, args); err != nil {
+		log.Fatal(err)
+	}
+
+	srv, err := rpc.NewServer(conn, "upper", func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+		if len(req.Body) == 0 {
+			return amqp.Publishing{}, errors.New("empty request") // no reply; rejected
+		}
+		return amqp.Publishing{Body: bytes.ToUpper(req.Body)}, nil
+	}, rpc.WithWorkers(8), rpc.WithConfirms())
+	if err != nil {
+		log.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	client, err := rpc.NewClient(conn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reply, err := client.Call(ctx, "", "upper", amqp.Publishing{Body: []byte("hello")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(reply.Body))
+	// A rejected request gets no reply: its call ends with its context.
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	_, err = client.Call(short, "", "upper", amqp.Publishing{})
+	fmt.Println(err)
+
+	// Shutdown waits for the handlers in flight and their acks; then
+	// Serve returns nil.
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("Serve:", <-served)
+	dead, err := ch.Consume("upper.rejected", "", true, false, false, false, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("dead-lettered: %q\n", (<-dead).Body)
+	// Output:
+	// HELLO
+	// context deadline exceeded
+	// Serve: <nil>
+	// dead-lettered: ""
 }

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,126 +15,6 @@ import (
 	"github.com/warrenmq/warren/server"
 	"github.com/warrenmq/warren/server/servertest"
 )
-
-// waitTimeout bounds every wait; it is reached only when a test fails.
-const waitTimeout = 10 * time.Second
-
-// refURL, when set, runs the tests that need no broker restart against
-// that broker (RabbitMQ) instead of an in-process Warren.
-var refURL = os.Getenv("WARREN_REF_URL")
-
-type env struct {
-	t     *testing.T
-	b     *servertest.Broker // nil against the reference broker
-	url   string
-	conn  *amqp.Connection
-	queue string
-}
-
-// setup starts a broker (or uses the reference one), dials it and declares
-// a fresh request queue with args.
-func setup(t *testing.T, args amqp.Table) *env {
-	t.Helper()
-	e := &env{t: t, url: refURL}
-	if refURL == "" {
-		e.b = servertest.Start(t)
-		e.url = e.b.URL
-	}
-	e.conn = e.dial()
-	e.queue = fmt.Sprintf("rpc-test.%s.%d", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
-	ch, err := e.conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	e.declare(ch, e.queue, args)
-	return e
-}
-
-// declare declares a queue deleted at the end of the test.
-func (e *env) declare(ch *amqp.Channel, name string, args amqp.Table) {
-	e.t.Helper()
-	if _, err := ch.QueueDeclare(name, false, false, false, false, args); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		if ch, err := e.conn.Channel(); err == nil {
-			ch.QueueDelete(name, false, false, false)
-			ch.Close()
-		}
-	})
-}
-
-func (e *env) dial() *amqp.Connection {
-	e.t.Helper()
-	conn, err := amqp.Dial(e.url)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// serve runs a Server on e.queue until the test ends.
-func (e *env) serve(h rpc.Handler, opts ...rpc.ServerOption) *rpc.Server {
-	e.t.Helper()
-	s, err := rpc.NewServer(e.dial(), e.queue, h, opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-served
-	})
-	return s
-}
-
-func (e *env) client(opts ...rpc.ClientOption) *rpc.Client {
-	e.t.Helper()
-	c, err := rpc.NewClient(e.conn, opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// messages returns the ready count of queue q.
-func (e *env) messages(q string) int {
-	e.t.Helper()
-	ch, err := e.conn.Channel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer ch.Close()
-	st, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return st.Messages
-}
-
-func echo(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
-	return amqp.Publishing{Body: append([]byte("re: "), req.Body...)}, nil
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-var modes = []struct {
-	name string
-	opts []rpc.ClientOption
-}{
-	{"direct", nil},
-	{"queue", []rpc.ClientOption{rpc.WithReplyQueue()}},
-}
 
 // 1,000 concurrent calls through one client each get their own reply.
 func TestConcurrentCalls(t *testing.T) {
@@ -161,41 +40,39 @@ func TestConcurrentCalls(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			for err := range errs {
-				t.Fatal(err)
+				t.Error(err)
 			}
 		})
 	}
 }
 
-// blocker is a handler that waits for release before replying, and says
-// when it has a request.
-type blocker struct {
-	entered chan string
-	release chan struct{}
-}
-
-func newBlocker() *blocker {
-	return &blocker{entered: make(chan string, 100), release: make(chan struct{})}
-}
-
-func (b *blocker) handle(ctx context.Context, req amqp.Delivery) (amqp.Publishing, error) {
-	b.entered <- string(req.Body)
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-		return amqp.Publishing{}, ctx.Err()
+// Call sets correlation_id and reply_to and keeps the other properties.
+func TestCallKeepsProperties(t *testing.T) {
+	e := setup(t, nil)
+	reqs := make(chan amqp.Delivery, 1)
+	e.serve(func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+		reqs <- req
+		return amqp.Publishing{ContentType: "text/x-reply", CorrelationId: "overwritten", Body: []byte("ok")}, nil
+	})
+	c := e.client()
+	d, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{
+		ContentType: "text/plain", Headers: amqp.Table{"k": "v"}, MessageId: "m1",
+		Type: "greeting", AppId: "tests", CorrelationId: "mine", ReplyTo: "mine", Body: []byte("hi"),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return echo(ctx, req)
-}
-
-func (b *blocker) waitEntered(t *testing.T) string {
-	t.Helper()
-	select {
-	case body := <-b.entered:
-		return body
-	case <-time.After(waitTimeout):
-		t.Fatal("the handler got no request")
-		return ""
+	req := <-reqs
+	if req.ContentType != "text/plain" || req.Headers["k"] != "v" || req.MessageId != "m1" ||
+		req.Type != "greeting" || req.AppId != "tests" || string(req.Body) != "hi" {
+		t.Errorf("the request lost properties: %+v", req)
+	}
+	if req.CorrelationId == "" || req.CorrelationId == "mine" || req.ReplyTo == "" || req.ReplyTo == "mine" {
+		t.Errorf("request correlation_id %q reply_to %q: not set by Call", req.CorrelationId, req.ReplyTo)
+	}
+	if d.CorrelationId != req.CorrelationId || d.ContentType != "text/x-reply" || string(d.Body) != "ok" {
+		t.Errorf("reply correlation_id %q (request's %q), content type %q, body %q",
+			d.CorrelationId, req.CorrelationId, d.ContentType, d.Body)
 	}
 }
 
@@ -206,10 +83,10 @@ func TestCallContext(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			e := setup(t, nil)
 			bl := newBlocker()
-			e.serve(bl.handle)
+			sv := e.serve(bl.handle)
 			c := e.client(m.opts...)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			defer cancel()
 			_, err := c.Call(ctx, "", e.queue, amqp.Publishing{Body: []byte("slow")})
 			if !errors.Is(err, context.DeadlineExceeded) {
@@ -225,121 +102,46 @@ func TestCallContext(t *testing.T) {
 			}()
 			bl.waitEntered(t)
 			cancel()
-			if err := <-done; !errors.Is(err, context.Canceled) {
+			if err := receive(t, done, "the cancelled call"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled call: %v", err)
 			}
 
-			close(bl.release) // the two late replies go out now
-			d, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{Body: []byte("next")})
-			if err != nil || string(d.Body) != "re: next" {
-				t.Fatalf("next call: %q %v", d.Body, err)
-			}
+			// The two late replies go out, and Shutdown returns once they
+			// have: they reach the client's channel before the next
+			// request is even published, so before its reply.
+			close(bl.release)
+			sv.shutdown(t)
+			e.serve(echo)
+			call(t, c, e.queue, "next")
 		})
 	}
 }
 
-// Shutdown finishes the request in flight: its reply is sent and it is
-// acked, not delivered again.
-func TestServerShutdownFinishesInFlight(t *testing.T) {
+// A call that is cancelled before it is published is not published.
+func TestCallCancelledBefore(t *testing.T) {
 	e := setup(t, nil)
-	bl := newBlocker()
-	s := e.serve(bl.handle, rpc.WithWorkers(2))
 	c := e.client()
-	replied := make(chan error, 1)
-	go func() {
-		d, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{Body: []byte("in flight")})
-		if err == nil && string(d.Body) != "re: in flight" {
-			err = fmt.Errorf("reply %q", d.Body)
-		}
-		replied <- err
-	}()
-	bl.waitEntered(t)
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(ctxT(t)) }()
-	close(bl.release)
-	if err := <-replied; err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Call(ctx, "", e.queue, amqp.Publishing{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call with a cancelled context: %v", err)
 	}
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if n := e.messages(e.queue); n != 0 {
-		t.Fatalf("%d requests back in the queue after a graceful shutdown", n)
-	}
-	// No server now: a call waits for its context.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := c.Call(ctx, "", e.queue, amqp.Publishing{}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("call with the server gone: %v", err)
+	if n, _ := e.stat(e.queue); n != 0 {
+		t.Fatalf("%d requests published", n)
 	}
 }
 
-// A handler error rejects the request so it dead-letters, or requeues it
-// with WithRequeueOnError(true).
-func TestHandlerErrors(t *testing.T) {
-	t.Run("reject", func(t *testing.T) {
-		e := setup(t, nil)
-		dlq := e.queue + ".dead"
-		ch, _ := e.conn.Channel()
-		e.declare(ch, dlq, nil)
-		// A second request queue that dead-letters into dlq.
-		q := e.queue + ".dl"
-		e.declare(ch, q, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
-		e.queue = q
-		e.serve(func(context.Context, amqp.Delivery) (amqp.Publishing, error) {
-			return amqp.Publishing{}, errors.New("no")
-		})
-		c := e.client()
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		if _, err := c.Call(ctx, "", q, amqp.Publishing{Body: []byte("bad")}); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("call to a failing handler: %v", err)
-		}
-		deadline := time.Now().Add(waitTimeout)
-		for e.messages(dlq) != 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("the rejected request did not dead-letter")
-			}
-			time.Sleep(10 * time.Millisecond) // the poll interval
-		}
-	})
-	t.Run("requeue", func(t *testing.T) {
-		e := setup(t, nil)
-		var mu sync.Mutex
-		tries := 0
-		e.serve(func(ctx context.Context, req amqp.Delivery) (amqp.Publishing, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if tries++; tries == 1 {
-				return amqp.Publishing{}, errors.New("not yet")
-			}
-			if !req.Redelivered {
-				return amqp.Publishing{}, errors.New("second try not marked redelivered")
-			}
-			return echo(ctx, req)
-		}, rpc.WithRequeueOnError(true))
-		d, err := e.client().Call(ctxT(t), "", e.queue, amqp.Publishing{Body: []byte("again")})
-		if err != nil || string(d.Body) != "re: again" {
-			t.Fatalf("call: %q %v", d.Body, err)
-		}
-	})
-}
-
-// In confirm mode replies are confirmed before the request is acked.
-func TestServerConfirms(t *testing.T) {
+// A request the client library refuses (a header of a type AMQP lacks) is
+// an error of that call alone.
+func TestCallBadHeader(t *testing.T) {
 	e := setup(t, nil)
-	e.serve(echo, rpc.WithConfirms(), rpc.WithWorkers(4))
+	e.serve(echo)
 	c := e.client()
-	for i := range 20 {
-		body := fmt.Sprint(i)
-		d, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{Body: []byte(body)})
-		if err != nil || string(d.Body) != "re: "+body {
-			t.Fatalf("call %d: %q %v", i, d.Body, err)
-		}
+	_, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{Headers: amqp.Table{"bad": struct{}{}}})
+	if err == nil || errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("call with a bad header: %v", err)
 	}
-	if n := e.messages(e.queue); n != 0 {
-		t.Fatalf("%d requests left", n)
-	}
+	call(t, c, e.queue, "still works")
 }
 
 // A request no queue takes fails at once.
@@ -350,31 +152,327 @@ func TestCallUnroutable(t *testing.T) {
 		t.Fatalf("unroutable call: %v", err)
 	}
 	e.serve(echo)
-	if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); err != nil {
-		t.Fatalf("the client broke after an unroutable call: %v", err)
+	call(t, c, e.queue, "after")
+}
+
+// A request to an exchange that does not exist closes the client's
+// channel (404): the call fails with ErrConnectionLost and the broker's
+// error, and so does every later one.
+func TestCallNoExchange(t *testing.T) {
+	e := setup(t, nil)
+	c := e.client()
+	_, err := c.Call(ctxT(t), e.name("missing"), "x", amqp.Publishing{})
+	var amqpErr *amqp.Error
+	if !errors.Is(err, rpc.ErrConnectionLost) || !errors.As(err, &amqpErr) || amqpErr.Code != amqp.NotFound {
+		t.Fatalf("call to a missing exchange: %v, want ErrConnectionLost with 404", err)
+	}
+	if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); !errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("call after the channel closed: %v", err)
 	}
 }
 
-func TestCallAfterClose(t *testing.T) {
+// Close fails the calls waiting and every later one with ErrClosed; with
+// a reply queue, the queue goes with it.
+func TestClose(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := setup(t, nil)
+			bl := newBlocker()
+			e.serve(bl.handle)
+			defer close(bl.release)
+			c := e.client(m.opts...)
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{})
+				done <- err
+			}()
+			req := bl.waitEntered(t)
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := receive(t, done, "the call in flight"); !errors.Is(err, rpc.ErrClosed) {
+				t.Fatalf("call in flight at Close: %v", err)
+			}
+			if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); !errors.Is(err, rpc.ErrClosed) {
+				t.Fatalf("call after Close: %v", err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if m.name == "queue" {
+				ch := e.channel()
+				if _, err := ch.QueueDeclarePassive(req.ReplyTo, false, false, false, false, nil); err == nil {
+					t.Fatalf("reply queue %s still there after Close", req.ReplyTo)
+				}
+			}
+		})
+	}
+}
+
+// A reply queue deleted under the client ends it: the broker cancels the
+// consumer, and the calls fail with ErrConnectionLost.
+func TestReplyQueueDeleted(t *testing.T) {
 	e := setup(t, nil)
-	c := e.client()
-	if err := c.Close(); err != nil {
+	bl := newBlocker()
+	e.serve(bl.handle)
+	defer close(bl.release)
+	c := e.client(rpc.WithReplyQueue())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), "", e.queue, amqp.Publishing{})
+		done <- err
+	}()
+	req := bl.waitEntered(t)
+	// The queue is exclusive to the client's connection, e.conn.
+	if _, err := e.channel().QueueDelete(req.ReplyTo, false, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); !errors.Is(err, rpc.ErrClosed) {
-		t.Fatalf("call after Close: %v", err)
+	if err := receive(t, done, "the call in flight to fail"); !errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("call in flight: %v, want ErrConnectionLost", err)
 	}
+	if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); !errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("later call: %v, want ErrConnectionLost", err)
+	}
+}
+
+// Connections with amqp091-go's automatic recovery are refused.
+func TestRecoveryRefused(t *testing.T) {
+	e := setup(t, nil)
+	conn, err := amqp.DialConfig(e.url, amqp.Config{Recovery: &amqp.Recovery{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := rpc.NewClient(conn); err == nil {
+		t.Error("NewClient took a connection with recovery")
+	}
+	if _, err := rpc.NewServer(conn, e.queue, echo); err == nil {
+		t.Error("NewServer took a connection with recovery")
+	}
+}
+
+// Shutdown waits for the request in flight: its reply is sent and it is
+// acked, not delivered again. The requests delivered but not started go
+// back to the queue without being handled.
+func TestServerShutdown(t *testing.T) {
+	e := setup(t, nil)
+	bl := newBlocker()
+	sv := e.serve(bl.handle, rpc.WithWorkers(1), rpc.WithPrefetch(3))
+	c := e.client()
+	replied := make(chan error, 1)
+	go func() {
+		d, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{Body: []byte("in flight")})
+		if err == nil && string(d.Body) != "re: in flight" {
+			err = fmt.Errorf("reply %q", d.Body)
+		}
+		replied <- err
+	}()
+	bl.waitEntered(t)
+	e.publish("waiting 1")
+	e.publish("waiting 2")
+	waitFor(t, "the server to have all 3 requests", func() bool { n, _ := e.stat(e.queue); return n == 0 })
+
+	shut := make(chan error, 1)
+	go func() { shut <- sv.Shutdown(ctxT(t)) }()
+	waitFor(t, "the consumer to be cancelled", func() bool { _, n := e.stat(e.queue); return n == 0 })
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a handler in flight", err)
+	default:
+	}
+	close(bl.release)
+	if err := receive(t, replied, "the reply"); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(t, shut, "Shutdown"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := receive(t, sv.err, "Serve to return"); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	sv.err <- nil
+	if n, _ := e.stat(e.queue); n != 2 {
+		t.Fatalf("%d requests in the queue after Shutdown, want the 2 not started", n)
+	}
+	if len(bl.entered) != 0 {
+		t.Fatalf("a request not started before Shutdown was handled: %q", (<-bl.entered).Body)
+	}
+	// The in-flight one was acked: a new server gets only the other two.
+	got := make(chan string, 3)
+	e.serve(func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+		got <- string(req.Body)
+		return amqp.Publishing{}, nil
+	})
+	for range 2 {
+		if body := receive(t, got, "a requeued request"); body == "in flight" {
+			t.Fatal("the request handled before Shutdown was delivered again")
+		}
+	}
+	waitFor(t, "the requeued requests to be acked", func() bool { n, _ := e.stat(e.queue); return n == 0 })
+	if len(got) != 0 {
+		t.Fatalf("delivered again: %q", <-got)
+	}
+}
+
+// A Shutdown that gives up cancels the handlers, and their requests are
+// delivered again rather than settled.
+func TestServerShutdownGivesUp(t *testing.T) {
+	e := setup(t, nil)
+	bl := newBlocker()
+	sv := e.serve(bl.handle) // returns ctx.Err() when cancelled
+	e.publish("stuck")
+	bl.waitEntered(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown past its context: %v", err)
+	}
+	if err := receive(t, sv.err, "Serve to return"); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	sv.err <- nil
+	waitFor(t, "the request to be back", func() bool { n, _ := e.stat(e.queue); return n == 1 })
+}
+
+// Serve may run once; Shutdown may come first, and twice.
+func TestServeShutdownOrder(t *testing.T) {
+	e := setup(t, nil)
+	s, err := rpc.NewServer(e.dial(), e.queue, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(ctxT(t)); err != nil {
+		t.Fatalf("Shutdown before Serve: %v", err)
+	}
+	if err := s.Shutdown(ctxT(t)); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	if err := s.Serve(); err != nil {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if err := s.Serve(); err == nil {
+		t.Fatal("second Serve did not fail")
+	}
+}
+
+// A request without reply_to is handled and acked, with no reply.
+func TestOneWayRequest(t *testing.T) {
+	e := setup(t, nil)
+	var handled atomic.Int32
+	sv := e.serve(func(_ context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+		handled.Add(1)
+		return amqp.Publishing{Body: []byte("nobody listens")}, nil
+	})
+	e.publish("fire and forget")
+	waitFor(t, "the request to be handled", func() bool { return handled.Load() == 1 })
+	sv.shutdown(t) // an unacked request would be requeued now
+	if n, _ := e.stat(e.queue); n != 0 {
+		t.Fatalf("the one-way request was not acked: %d in the queue", n)
+	}
+}
+
+// A handler error rejects the request so that it dead-letters, or
+// requeues it with WithRequeueOnError(true).
+func TestHandlerErrors(t *testing.T) {
+	t.Run("reject", func(t *testing.T) {
+		e := setup(t, nil)
+		ch := e.channel()
+		dlx, dlq := e.name("dlx"), e.name("dead")
+		if err := ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.cleanup(func(ch *amqp.Channel) { ch.ExchangeDelete(dlx, false, false) })
+		e.declare(dlq, nil)
+		if err := ch.QueueBind(dlq, "", dlx, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.queue = e.name("requests-dl")
+		e.declare(e.queue, amqp.Table{"x-dead-letter-exchange": dlx})
+		dead, err := ch.Consume(dlq, "", true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.serve(func(context.Context, amqp.Delivery) (amqp.Publishing, error) {
+			return amqp.Publishing{}, errors.New("no")
+		})
+		c := e.client()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Call(ctx, "", e.queue, amqp.Publishing{Body: []byte("bad")})
+			done <- err
+		}()
+		d := receive(t, dead, "the rejected request to dead-letter")
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("call to a failing handler: %v", err)
+		}
+		deaths, _ := d.Headers["x-death"].([]any)
+		if string(d.Body) != "bad" || len(deaths) != 1 || deaths[0].(amqp.Table)["reason"] != "rejected" {
+			t.Fatalf("dead letter %q with x-death %v", d.Body, d.Headers["x-death"])
+		}
+	})
+	t.Run("requeue", func(t *testing.T) {
+		e := setup(t, nil)
+		var tries atomic.Int32
+		e.serve(func(ctx context.Context, req amqp.Delivery) (amqp.Publishing, error) {
+			if tries.Add(1) == 1 {
+				return amqp.Publishing{}, errors.New("not yet")
+			}
+			if !req.Redelivered {
+				return amqp.Publishing{}, errors.New("second try not marked redelivered")
+			}
+			return echo(ctx, req)
+		}, rpc.WithRequeueOnError(true))
+		call(t, e.client(), e.queue, "again")
+		if n := tries.Load(); n != 2 {
+			t.Fatalf("handled %d times, want 2", n)
+		}
+	})
+}
+
+// In confirm mode replies are confirmed before the request is acked.
+func TestServerConfirms(t *testing.T) {
+	e := setup(t, nil)
+	sv := e.serve(echo, rpc.WithConfirms(), rpc.WithWorkers(4))
+	c := e.client()
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() { call(t, c, e.queue, fmt.Sprint(i)) })
+	}
+	wg.Wait()
+	sv.shutdown(t)
+	if n, _ := e.stat(e.queue); n != 0 {
+		t.Fatalf("%d requests left", n)
+	}
+}
+
+// A request queue deleted under the server ends Serve with
+// ErrConnectionLost.
+func TestRequestQueueDeleted(t *testing.T) {
+	e := setup(t, nil)
+	sv := e.serve(echo)
+	call(t, e.client(), e.queue, "before")
+	if _, err := e.channel().QueueDelete(e.queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	err := receive(t, sv.err, "Serve to return")
+	if !errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("Serve after its queue was deleted: %v", err)
+	}
+	sv.err <- err
 }
 
 // A broker that goes away mid-call fails the call at once with
-// ErrConnectionLost, not at its deadline, and every later call too.
-func TestBrokerRestartMidCall(t *testing.T) {
+// ErrConnectionLost and the broker's 320, not at its deadline, and every
+// later call too; Serve ends the same way.
+func TestBrokerStopMidCall(t *testing.T) {
 	if refURL != "" {
 		t.Skip("stops the broker")
 	}
 	e := setup(t, nil)
 	bl := newBlocker()
-	e.serve(bl.handle)
+	sv := e.serve(bl.handle)
 	defer close(bl.release)
 	c := e.client()
 	failed := make(chan error, 1)
@@ -386,27 +484,26 @@ func TestBrokerRestartMidCall(t *testing.T) {
 	}()
 	bl.waitEntered(t)
 	e.b.Stop()
-	select {
-	case err := <-failed:
-		if !errors.Is(err, rpc.ErrConnectionLost) {
-			t.Fatalf("call in flight: %v, want ErrConnectionLost", err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("the call in flight did not fail when the broker went away")
+	err := receive(t, failed, "the call in flight to fail")
+	var amqpErr *amqp.Error
+	if !errors.Is(err, rpc.ErrConnectionLost) || !errors.As(err, &amqpErr) || amqpErr.Code != amqp.ConnectionForced {
+		t.Fatalf("call in flight: %v, want ErrConnectionLost with 320", err)
 	}
 	if _, err := c.Call(ctxT(t), "", e.queue, amqp.Publishing{}); !errors.Is(err, rpc.ErrConnectionLost) {
 		t.Fatalf("call after the broker went away: %v", err)
 	}
+	err = receive(t, sv.err, "Serve to return")
+	if !errors.Is(err, rpc.ErrConnectionLost) {
+		t.Fatalf("Serve: %v", err)
+	}
+	sv.err <- err
 
 	// A new broker on the same data dir and a new client work again.
 	b2 := servertest.Start(t, func(o *server.Options) { o.DataDir = e.b.DataDir })
 	e2 := &env{t: t, b: b2, url: b2.URL}
 	e2.conn = e2.dial()
 	e2.queue = e.queue
-	ch, _ := e2.conn.Channel()
-	e2.declare(ch, e2.queue, nil)
+	e2.declare(e2.queue, nil)
 	e2.serve(echo)
-	if d, err := e2.client().Call(ctxT(t), "", e2.queue, amqp.Publishing{Body: []byte("x")}); err != nil || string(d.Body) != "re: x" {
-		t.Fatalf("after restart: %q %v", d.Body, err)
-	}
+	call(t, e2.client(), e2.queue, "after restart")
 }
