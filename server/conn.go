@@ -233,7 +233,9 @@ func (c *conn) handleFrame(f wire.Frame) (done bool, err error) {
 		if ch.closing {
 			return false, nil
 		}
-		ch.awaitCommit()
+		if ch.awaitCommit(); c.closeSent.Load() {
+			return false, nil // the commit failed: the connection is closing
+		}
 		return false, c.channelException(ch, ch.contentFrame(f), nil)
 	}
 	return false, errorf(wire.FrameError, "unknown frame type %d", f.Type)
@@ -543,7 +545,9 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 		c.out.sendMethod(id, &wire.ChannelOpenOk{})
 		return nil
 	}
-	ch.awaitCommit()
+	if ch.awaitCommit(); c.closeSent.Load() {
+		return nil // the commit failed: the connection is closing
+	}
 	if ch.closing {
 		switch m.(type) {
 		case *wire.ChannelCloseOk:

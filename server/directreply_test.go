@@ -105,22 +105,25 @@ func TestDirectReplyToErrors(t *testing.T) {
 	conn := dial(t, b.URL)
 	q := declareQueue(t, b, mustChannel(t, conn), nil)
 
-	ch := mustChannel(t, conn)
-	err := ch.Publish("", q, false, false, amqp.Publishing{ReplyTo: replyTo})
-	if err != nil {
-		t.Fatal(err)
+	// The 406 closes the channel after the publish: wait for the close.
+	noConsumer := func(ch *amqp.Channel) {
+		t.Helper()
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		if err := ch.Publish("", q, false, false, amqp.Publishing{ReplyTo: replyTo}); err != nil {
+			t.Fatal(err)
+		}
+		cerr := waitClose(t, closed)
+		if cerr.Code != amqp.PreconditionFailed || cerr.Reason != "PRECONDITION_FAILED - fast reply consumer does not exist" {
+			t.Fatalf("got %d %q", cerr.Code, cerr.Reason)
+		}
 	}
-	_, err = ch.QueueDeclarePassive(q, false, false, false, false, nil)
-	expectCloseText(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - fast reply consumer does not exist")
-
+	noConsumer(mustChannel(t, conn))
 	// a reply consumer on another channel does not count
 	replyClient(t, conn)
-	ch = mustChannel(t, conn)
-	ch.Publish("", q, false, false, amqp.Publishing{ReplyTo: replyTo})
-	_, err = ch.QueueDeclarePassive(q, false, false, false, false, nil)
-	expectCloseText(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - fast reply consumer does not exist")
+	noConsumer(mustChannel(t, conn))
+	var err error
 
-	ch = mustChannel(t, conn)
+	ch := mustChannel(t, conn)
 	_, err = ch.Consume(replyTo, "", false, false, false, false, nil)
 	expectCloseText(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - reply consumer cannot acknowledge")
 

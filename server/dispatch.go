@@ -270,8 +270,9 @@ func (ch *channel) queueName(name string) (string, error) {
 // ack holds an acknowledgement in a transaction or applies it now.
 func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) error {
 	if ch.tx != nil {
-		if err := ch.claimTxTags(tag, multiple); err != nil {
-			return err
+		tag, err := ch.claimTxTags(tag, multiple)
+		if err != nil || tag == 0 {
+			return err // tag 0: a multiple ack with nothing outstanding
 		}
 		return ch.txAdd(ch.tx.Settle(kind, tag, multiple, requeue))
 	}
@@ -280,29 +281,37 @@ func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) 
 
 // claimTxTags checks a transactional acknowledgement when it arrives, as
 // RabbitMQ does, not at commit: its tag must be outstanding and not settled
-// already in the transaction. It marks the tags the acknowledgement covers.
-func (ch *channel) claimTxTags(tag uint64, multiple bool) error {
+// already in the transaction. It marks the tags the acknowledgement covers
+// and returns the tag to settle at commit: "multiple with tag 0" means the
+// deliveries made so far, not those made before the commit, so it becomes
+// the last tag delivered (0 if none).
+func (ch *channel) claimTxTags(tag uint64, multiple bool) (uint64, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if !(multiple && tag == 0) && (ch.unacked.find(tag) < 0 || ch.txTags[tag]) {
-		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
+	if multiple && tag == 0 {
+		tag = ch.nextTag
+		if tag == 0 {
+			return 0, nil
+		}
+	} else if ch.unacked.find(tag) < 0 || ch.txTags[tag] {
+		return 0, errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}
 	if ch.txTags == nil {
 		ch.txTags = map[uint64]bool{}
 	}
 	if !multiple {
 		ch.txTags[tag] = true
-		return nil
+		return tag, nil
 	}
 	for _, r := range ch.unacked.recs[ch.unacked.head:] {
-		if tag != 0 && r.tag > tag {
+		if r.tag > tag {
 			break
 		}
 		if r.tag != 0 {
 			ch.txTags[r.tag] = true
 		}
 	}
-	return nil
+	return tag, nil
 }
 
 func (ch *channel) txAdd(err error) error {
@@ -318,13 +327,15 @@ func (ch *channel) txAdd(err error) error {
 
 // commit applies a transaction's held work in order. Every op was checked
 // (and every publish routed) when it arrived, so none fails here and the
-// work is applied whole: a queue deleted since takes nothing, and the
-// deliveries an acknowledgement covers are still outstanding (basic.recover
-// leaves them alone).
+// work is applied whole: a queue deleted since takes nothing (one declared
+// again under its name takes it, as in RabbitMQ, which routes to names),
+// and the deliveries an acknowledgement covers are still outstanding
+// (basic.recover leaves them alone).
 func (ch *channel) commit() {
 	clear(ch.txTags)
 	for _, op := range ch.tx.Take() {
 		if op.Msg != nil {
+			ch.c.vh.current(op.Dest)
 			ch.deliverRouted(op.Msg, op.Mandatory, op.Dest)
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server"
 )
 
@@ -318,5 +319,82 @@ func TestTxCommitDoesNotBlockConnection(t *testing.T) {
 	}
 	if n := messageCount(t, conn, q); n != 1 {
 		t.Fatalf("%d messages after the commit", n)
+	}
+}
+
+// basic.ack multiple=true with tag 0 in a transaction covers the
+// deliveries made before it, not those that arrive before the commit (as
+// RabbitMQ).
+func TestTxAckAllCoversOnlyDeliveriesSoFar(t *testing.T) {
+	_, conn, ch, q, p := numberedQueue(t, 1)
+	tch := txChannel(t, conn)
+	if err := tch.Qos(10, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consume(t, tch, q, false)
+	recv(t, msgs)
+	if err := tch.Ack(0, true); err != nil {
+		t.Fatal(err)
+	}
+	p.body("", q, "2")
+	p.wait()
+	recv(t, msgs) // delivered after the ack, before the commit
+	if err := tch.TxCommit(); err != nil {
+		t.Fatal(err)
+	}
+	tch.Close()
+	waitCount(t, conn, q, 1)
+	if got := drainBodies(t, ch, q); !equalStrings(got, []string{"2"}) {
+		t.Fatalf("got %q, want 2 back (delivered after the ack)", got)
+	}
+}
+
+// A transactional publish routed to a queue that is deleted and declared
+// again before the commit goes to the new queue, as in RabbitMQ.
+func TestTxPublishToRedeclaredQueue(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := declareQueue(t, b, ch, nil)
+	tch := txChannel(t, conn)
+	publish(t, tch, "", q, "m")
+	syncChannel(t, tch, q)
+	if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(q, false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tch.TxCommit(); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, conn, q, 1)
+}
+
+// After a tx.commit fails in the store (541), nothing the client sent
+// behind it on the channel is carried out.
+func TestTxFailedCommitStopsTheChannel(t *testing.T) {
+	var failing atomic.Bool
+	b := startDurable(t, failWhen(&failing))
+	conn := dial(t, b.URL)
+	q := uniq(t, "durable")
+	if _, err := mustChannel(t, conn).QueueDeclare(q, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, b.Addr)
+	advance(t, c, stageChannel)
+	c.send(t, 1, &wire.TxSelect{})
+	expectMethod[*wire.TxSelectOk](t, c, 1)
+	failing.Store(true)
+	after := uniq(t, "after")
+	c.write(t, frames(
+		publishFrames(1, "", q, false, wire.Properties{DeliveryMode: 2}, "m"),
+		methodFrame(1, &wire.TxCommit{}),
+		methodFrame(1, &wire.QueueDeclare{Queue: after}),
+	))
+	c.expectConnectionClose(t, wire.InternalError)
+	failing.Store(false)
+	if _, err := mustChannel(t, conn).QueueDeclarePassive(after, false, false, false, false, nil); err == nil {
+		t.Fatal("a queue.declare sent after the failed tx.commit was carried out")
 	}
 }

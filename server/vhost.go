@@ -600,6 +600,18 @@ func (vh *vhost) route(m *queue.Message, s *routeScratch, out []*queueRec) ([]*q
 	return out, nil
 }
 
+// current replaces each queue in recs by the one now under its name, if
+// any: a queue deleted and declared again since recs were routed.
+func (vh *vhost) current(recs []*queueRec) {
+	vh.mu.Lock()
+	defer vh.mu.Unlock()
+	for i, r := range recs {
+		if cur, ok := vh.queues[r.name]; ok {
+			recs[i] = cur
+		}
+	}
+}
+
 // lookupLocked is exchange.Route's view of the exchanges; vh.mu is held.
 func (vh *vhost) lookupLocked(name string) (exchange.Matcher, string, bool) {
 	x, ok := vh.exchanges[name]
