@@ -16,9 +16,10 @@ import (
 	"github.com/warrenmq/warren/server"
 )
 
-// startBroker runs an in-process Warren on 127.0.0.1 for the examples; an
-// application dials its broker's URL instead.
-func startBroker() (url string, stop func()) {
+// startBroker runs an in-process Warren on 127.0.0.1 for the examples and
+// returns a connection to it with a channel open; an application dials its
+// broker's URL instead.
+func startBroker() (conn *amqp.Connection, ch *amqp.Channel, stop func()) {
 	dir, err := os.MkdirTemp("", "warren-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -30,7 +31,14 @@ func startBroker() (url string, stop func()) {
 		log.Fatal(err)
 	}
 	go srv.Serve()
-	return "amqp://guest:guest@" + srv.Addr().String() + "/", func() {
+	if conn, err = amqp.Dial("amqp://guest:guest@" + srv.Addr().String() + "/"); err != nil {
+		log.Fatal(err)
+	}
+	if ch, err = conn.Channel(); err != nil {
+		log.Fatal(err)
+	}
+	return conn, ch, func() {
+		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
@@ -49,17 +57,8 @@ func fib(n int) int {
 // A server answering on queue "fib" and a client calling it, with direct
 // reply-to.
 func Example() {
-	url, stop := startBroker()
+	conn, ch, stop := startBroker()
 	defer stop()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		log.Fatal(err)
-	}
 	if _, err := ch.QueueDeclare("fib", false, false, false, false, nil); err != nil {
 		log.Fatal(err)
 	}
@@ -99,17 +98,8 @@ func Example() {
 // A call with a deadline, from a client that takes its replies on a queue
 // of its own instead of by direct reply-to, and what its errors mean.
 func ExampleClient_Call() {
-	url, stop := startBroker()
+	conn, ch, stop := startBroker()
 	defer stop()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		log.Fatal(err)
-	}
 	if _, err := ch.QueueDeclare("hex", false, false, false, false, nil); err != nil {
 		log.Fatal(err)
 	}
@@ -152,17 +142,8 @@ func ExampleClient_Call() {
 // A server with eight workers, replies in confirm mode, requests it cannot
 // answer dead-lettered, and a graceful shutdown.
 func ExampleServer() {
-	url, stop := startBroker()
+	conn, ch, stop := startBroker()
 	defer stop()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		log.Fatal(err)
-	}
 	// Requests the handler refuses go to "upper.rejected".
 	if _, err := ch.QueueDeclare("upper.rejected", false, false, false, false, nil); err != nil {
 		log.Fatal(err)

@@ -734,10 +734,7 @@ func TestConfirmReturnBeforeAck(t *testing.T) {
 func TestConfirmAndTxExclusive(t *testing.T) {
 	b := start(t)
 	conn := dial(t, b.URL)
-	ch := mustChannel(t, conn)
-	if err := ch.Tx(); err != nil {
-		t.Fatal(err)
-	}
+	ch := txChannel(t, conn)
 	err := ch.Confirm(false)
 	expectCloseText(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - cannot switch from tx to confirm mode")
 
@@ -763,10 +760,7 @@ func TestTxPublish(t *testing.T) {
 	conn := dial(t, b.URL)
 	ch := mustChannel(t, conn)
 	q := declareQueue(t, b, ch, nil)
-	tch := mustChannel(t, conn)
-	if err := tch.Tx(); err != nil {
-		t.Fatal(err)
-	}
+	tch := txChannel(t, conn)
 	publish(t, tch, "", q, "1")
 	publish(t, tch, "", q, "2")
 	// a synchronous round trip on the same channel: both publishes were
@@ -809,10 +803,7 @@ func TestTxPublish(t *testing.T) {
 func TestTxAcks(t *testing.T) {
 	_, conn, ch, q, _ := numberedQueue(t, 3)
 
-	tch := mustChannel(t, conn)
-	if err := tch.Tx(); err != nil {
-		t.Fatal(err)
-	}
+	tch := txChannel(t, conn)
 	for range 3 {
 		get(t, tch, q, false)
 	}
@@ -858,10 +849,7 @@ func TestTxErrorsAtOnce(t *testing.T) {
 		"double ack":  func(tch *amqp.Channel) { tch.Ack(1, false); tch.Ack(1, false) },
 		"multiple":    func(tch *amqp.Channel) { tch.Ack(1, true); tch.Ack(1, false) },
 	} {
-		tch := mustChannel(t, conn)
-		if err := tch.Tx(); err != nil {
-			t.Fatal(err)
-		}
+		tch := txChannel(t, conn)
 		get(t, tch, q, false)
 		closed := tch.NotifyClose(make(chan *amqp.Error, 1))
 		ack(tch)
@@ -886,10 +874,7 @@ func TestTxErrorsAtOnce(t *testing.T) {
 	}
 	missing := uniq(t, "missing")
 	for x, code := range map[string]int{missing: amqp.NotFound, internal: amqp.AccessRefused} {
-		tch := mustChannel(t, conn)
-		if err := tch.Tx(); err != nil {
-			t.Fatal(err)
-		}
+		tch := txChannel(t, conn)
 		closed := tch.NotifyClose(make(chan *amqp.Error, 1))
 		publish(t, tch, x, "", "m")
 		if _, err := tch.QueueDeclarePassive(q, false, false, false, false, nil); err == nil {

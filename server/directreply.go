@@ -90,15 +90,9 @@ func (ch *channel) consumeReplies(m *wire.BasicConsume) error {
 	if ch.reply != nil {
 		return errorf(wire.PreconditionFailed, "reply consumer already set")
 	}
-	tag := m.ConsumerTag
-	if tag == "" {
-		tag = newConsumerTag()
-	}
-	ch.mu.Lock()
-	_, dup := ch.consumers[tag]
-	ch.mu.Unlock()
-	if dup {
-		return errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
+	tag, err := ch.consumerTag(m.ConsumerTag)
+	if err != nil {
+		return err
 	}
 	var key [16]byte
 	rand.Read(key[:])

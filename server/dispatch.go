@@ -349,6 +349,22 @@ func newConsumerTag() string {
 	return "amq.ctag-" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// consumerTag returns the tag a new consumer gets: the client's, unless a
+// consumer of the channel (the direct reply-to one too) has it, or a new
+// one if the client gave none.
+func (ch *channel) consumerTag(tag string) (string, error) {
+	if tag == "" {
+		return newConsumerTag(), nil
+	}
+	ch.mu.Lock()
+	_, dup := ch.consumers[tag]
+	ch.mu.Unlock()
+	if dup || (ch.reply != nil && ch.reply.tag == tag) {
+		return "", errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
+	}
+	return tag, nil
+}
+
 func (ch *channel) consume(m *wire.BasicConsume) error {
 	c := ch.c
 	name, err := ch.queueName(m.Queue)
@@ -362,15 +378,9 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 	if err != nil {
 		return err
 	}
-	tag := m.ConsumerTag
-	if tag == "" {
-		tag = newConsumerTag()
-	}
-	ch.mu.Lock()
-	_, dup := ch.consumers[tag]
-	ch.mu.Unlock()
-	if dup || (ch.reply != nil && ch.reply.tag == tag) {
-		return errorf(wire.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
+	tag, err := ch.consumerTag(m.ConsumerTag)
+	if err != nil {
+		return err
 	}
 	cs := &consumer{ch: ch, tag: tag, rec: r, noAck: m.NoAck, exclusive: m.Exclusive}
 	if v, ok := m.Arguments["x-priority"]; ok {
