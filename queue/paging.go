@@ -233,6 +233,10 @@ func (q *Queue) forgetLocked(e Entry) {
 
 // deliveredLocked logs that a stored entry was handed to a consumer.
 func (q *Queue) deliveredLocked(e Entry, noAck bool) {
+	q.counts.Delivered++
+	if e.Redelivered {
+		q.counts.Redelivered++
+	}
 	if !e.Stored {
 		return
 	}

@@ -98,6 +98,7 @@ type Queue struct {
 	next       int            // round-robin position in consumers
 	blocked    bool           // every consumer refused the last offer
 	nextSeq    uint64
+	counts     Counts // since the queue was made (or recovered)
 	deleted    bool
 	// exclusiveConsumer is the consumer that holds exclusive access, if any.
 	exclusiveConsumer Consumer
@@ -197,6 +198,7 @@ func (q *Queue) Publish(m *Message) (batch uint64, err error) {
 	}
 	e := Entry{Msg: m, Seq: q.nextSeq, ExpiresAt: m.ExpiresAt}
 	q.nextSeq++
+	q.counts.Published++
 	if q.opts.MessageTTL >= 0 {
 		at := ExpiryAt(now(), q.opts.MessageTTL)
 		if e.ExpiresAt == 0 || at < e.ExpiresAt {
@@ -223,6 +225,7 @@ func (q *Queue) Publish(m *Message) (batch uint64, err error) {
 	if q.overLimitLocked(1, int64(m.Size())) {
 		if q.opts.Overflow == RejectPublish {
 			q.forgetLocked(e)
+			q.counts.Published--
 			q.mu.Unlock()
 			return 0, ErrRejectPublish
 		}
@@ -402,6 +405,7 @@ func (q *Queue) Get(noAck bool) (e Entry, remaining int, ok bool) {
 func (q *Queue) Ack(entries []Entry) {
 	q.mu.Lock()
 	q.unacked -= len(entries)
+	q.counts.Acked += uint64(len(entries))
 	for _, e := range entries {
 		q.forgetLocked(e)
 	}
@@ -564,13 +568,26 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (messages int, consumers []Consum
 type Stats struct {
 	Ready, Unacked, Consumers int
 	ReadyBytes                int64
+	Counts
+}
+
+// Counts are a queue's message counters.
+type Counts struct {
+	// Published counts the messages the queue took (a full queue's
+	// rejects are not counted; its drops are).
+	Published uint64
+	// Delivered counts deliveries to consumers and basic.get, Redelivered
+	// those of them flagged redelivered.
+	Delivered, Redelivered uint64
+	// Acked counts deliveries settled by an acknowledgement.
+	Acked uint64
 }
 
 // Stats returns the queue's current counts.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes}
+	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes, Counts: q.counts}
 }
 
 // Memory returns how many ready messages the queue holds in memory and

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/warrenmq/warren/confirm"
 	"github.com/warrenmq/warren/internal/wire"
@@ -29,6 +30,7 @@ type channel struct {
 	reply     *replyConsumer  // the direct reply-to consumer, if any
 	txWait    txCommitWaiter  // the last tx.commit's wait for the store
 	txPending bool            // txWait has not finished: the channel's next frame waits
+	mode      atomic.Uint32   // modeConfirm or modeTx once selected; read by the management API
 
 	confirmMu   sync.Mutex        // guards the contents of confirm and the two fields below
 	awaiting    []awaitingConfirm // publishes whose confirm waits for the store, in tag order
@@ -71,6 +73,12 @@ type consumer struct {
 	active    bool   // guarded by ch.mu; from consume-ok until cancelled
 }
 
+// Channel modes, in channel.mode.
+const (
+	modeConfirm = 1
+	modeTx      = 2
+)
+
 func newChannel(c *conn, id uint16) *channel {
 	return &channel{id: id, c: c, consumers: map[string]*consumer{}}
 }
@@ -96,9 +104,16 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 		return false
 	}
 	ch.nextTag = tag
+	st := &ch.c.stats
 	if !cs.noAck {
 		ch.unacked.push(unackedRecord{tag: tag, rec: cs.rec, entry: e, cs: cs})
 		cs.unacked++
+		st.deliveredConsumeManual.Add(1)
+	} else {
+		st.deliveredConsumeAuto.Add(1)
+	}
+	if e.Redelivered {
+		st.redelivered.Add(1)
 	}
 	return true
 }
@@ -133,6 +148,9 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		}
 	}
 	ch.mu.Unlock()
+	if kind == txn.Ack {
+		ch.c.stats.acknowledged.Add(uint64(len(recs)))
+	}
 
 	ch.entryBuf = applySettle(recs, kind, requeue, ch.entryBuf)
 	clear(recs)

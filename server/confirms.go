@@ -27,6 +27,7 @@ func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 		ch.confirm.Nack(seq)
 	case lo == 0:
 		ch.confirm.Ack(seq)
+		ch.c.stats.confirmed.Add(1)
 	default:
 		// Registered on a batch at or after hi, ch hears when every
 		// write above is done; once per batch, not per publish.
@@ -54,6 +55,7 @@ func (ch *channel) Committed(batch, lastFailed uint64) {
 			ch.confirm.Nack(a.seq)
 		} else {
 			ch.confirm.Ack(a.seq)
+			ch.c.stats.confirmed.Add(1)
 		}
 	}
 	if i == 0 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +49,13 @@ type conn struct {
 	frameMax        uint32
 	channelMax      uint16
 	heartbeat       atomic.Int64 // negotiated interval in ns; read by the writer
+	// channels is written by the reader only, under chanMu; the reader
+	// reads it without the lock, other goroutines (the management API)
+	// under it.
 	channels        map[uint16]*channel
+	chanMu          sync.Mutex
+	stats           connStats
+	connectedAt     time.Time // set before isOpen
 	exclusiveQueues []*queueRec
 	confirmsDue     []*channel // channels with settled confirms not yet sent
 	lastDeadline    time.Time
@@ -344,6 +351,8 @@ func (c *conn) handleConnectionMethod(m wire.Method) (bool, error) {
 		}
 		c.vh = c.srv.vhost
 		c.state = opened
+		c.connectedAt = time.Now()
+		c.vh.stats.connectionsOpened.Add(1)
 		c.isOpen.Store(true)
 		c.nc.SetDeadline(time.Time{})
 		c.lastDeadline = time.Time{}
@@ -505,11 +514,22 @@ func (c *conn) closeAsync(ae *amqpError) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 }
 
+// dropChannel forgets a closed channel.
+func (c *conn) dropChannel(id uint16) {
+	c.chanMu.Lock()
+	delete(c.channels, id)
+	c.chanMu.Unlock()
+	c.srv.vhost.stats.channelsClosed.Add(1)
+}
+
 // teardown releases everything the connection held.
 func (c *conn) teardown() {
 	for id, ch := range c.channels {
 		ch.shutdown()
-		delete(c.channels, id)
+		c.dropChannel(id)
+	}
+	if c.state == opened {
+		c.vh.stats.connectionsClosed.Add(1)
 	}
 	if c.vh != nil {
 		c.vh.dropExclusive(c)
@@ -541,7 +561,10 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 		if _, ok := m.(*wire.ChannelOpen); !ok {
 			return asAMQPError(errorf(wire.ChannelError, "expected 'channel.open'"), m)
 		}
+		c.chanMu.Lock()
 		c.channels[id] = newChannel(c, id)
+		c.chanMu.Unlock()
+		c.srv.vhost.stats.channelsOpened.Add(1)
 		c.out.sendMethod(id, &wire.ChannelOpenOk{})
 		return nil
 	}
@@ -551,7 +574,7 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 	if ch.closing {
 		switch m.(type) {
 		case *wire.ChannelCloseOk:
-			delete(c.channels, id)
+			c.dropChannel(id)
 		case *wire.ChannelClose:
 			c.out.sendMethod(id, &wire.ChannelCloseOk{})
 		case *wire.ChannelOpen:

@@ -34,7 +34,7 @@ func (ch *channel) handle(m wire.Method) error {
 			ch.emitConfirms() // settled confirms go before close-ok
 		}
 		ch.shutdown()
-		delete(c.channels, ch.id)
+		c.dropChannel(ch.id)
 		c.out.sendMethod(ch.id, &wire.ChannelCloseOk{})
 		return nil
 	case *wire.ChannelFlow:
@@ -204,6 +204,7 @@ func (ch *channel) handle(m wire.Method) error {
 		}
 		if ch.confirm == nil {
 			ch.confirm = &confirm.Tracker{}
+			ch.mode.Store(modeConfirm)
 		}
 		if !m.NoWait {
 			c.out.sendMethod(ch.id, &wire.ConfirmSelectOk{})
@@ -216,6 +217,7 @@ func (ch *channel) handle(m wire.Method) error {
 		}
 		if ch.tx == nil {
 			ch.tx = &txn.Buffer[[]*queueRec]{MaxOps: c.srv.opts.MaxTxOps, MaxBytes: c.srv.opts.MaxTxBytes}
+			ch.mode.Store(modeTx)
 		}
 		c.out.sendMethod(ch.id, &wire.TxSelectOk{})
 		return nil
@@ -419,8 +421,17 @@ func (ch *channel) get(m *wire.BasicGet) error {
 	}
 	e, remaining, ok := r.q.Get(m.NoAck)
 	if !ok {
+		c.stats.getEmpty.Add(1)
 		c.out.sendMethod(ch.id, &wire.BasicGetEmpty{})
 		return nil
+	}
+	if m.NoAck {
+		c.stats.deliveredGetAuto.Add(1)
+	} else {
+		c.stats.deliveredGetManual.Add(1)
+	}
+	if e.Redelivered {
+		c.stats.redelivered.Add(1)
 	}
 	tag := ch.deliverGet(r, e, m.NoAck)
 	c.out.sendContent(ch.id, &wire.BasicGetOk{

@@ -96,6 +96,10 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 	}
 	ch.content = contentState{}
 	finishMessage(msg)
+	ch.c.stats.received.Add(1)
+	if ch.confirm != nil {
+		ch.c.stats.receivedConfirm.Add(1)
+	}
 	if wire.PropsReplyToIs(msg.Props, replyQueue) {
 		if ae := ch.rewriteReplyTo(msg); ae != nil {
 			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
@@ -200,6 +204,15 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 	}
 	clear(routed)
 	ch.routed = routed[:0]
+	switch {
+	case delivered > 0:
+		ch.c.stats.routed.Add(1)
+	case rejected:
+	case mandatory:
+		ch.c.stats.unroutableReturned.Add(1)
+	default:
+		ch.c.stats.unroutableDropped.Add(1)
+	}
 	// Only an unroutable message is returned: one a full queue rejected was
 	// routed, and is nacked instead, as in RabbitMQ.
 	if delivered == 0 && !rejected && mandatory {

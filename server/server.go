@@ -31,9 +31,11 @@ type Server struct {
 	wg    sync.WaitGroup // every goroutine the server started
 	ids   atomic.Uint64
 
-	mu       sync.Mutex // guards the fields below
-	conns    map[*conn]struct{}
-	shutdown bool
+	mu    sync.Mutex // guards the fields below
+	conns map[*conn]struct{}
+	// closedTotals holds the counters of the connections that have ended.
+	closedTotals Counters
+	shutdown     bool
 }
 
 // New validates opts, opens the store in opts.DataDir and recovers what it
@@ -132,6 +134,7 @@ func (s *Server) Serve() error {
 		s.startGoroutine(func() {
 			c.serve()
 			s.mu.Lock()
+			s.closedTotals.add(&c.stats)
 			delete(s.conns, c)
 			s.mu.Unlock()
 		})

@@ -30,6 +30,7 @@ type vhost struct {
 	headers   int                     // headers exchanges with bindings: publishes must decode headers
 
 	replies replyRegistry // direct reply-to consumers by token; its own lock
+	stats   brokerStats   // atomics
 
 	// lookup is lookupLocked as a func value, made once so routing does
 	// not allocate a closure per publish.
@@ -412,6 +413,7 @@ func (vh *vhost) declareQueue(c *conn, m *wire.QueueDeclare) (name string, messa
 }
 
 func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (r *queueRec, messages, consumers int, err error) {
+	vh.stats.queuesDeclared.Add(1)
 	name := m.Queue
 	if m.Passive {
 		r, err := vh.queueLocked(c, name)
@@ -451,6 +453,7 @@ func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (r *queueRec,
 		return nil, 0, 0, aerr.amqpError(name, vh.name)
 	}
 	r = vh.newQueueLocked(name, vh.store.NewQueueID(), cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
+	vh.stats.queuesCreated.Add(1)
 	if r.persistent() {
 		r.declBatch.Store(vh.store.PutQueue(store.QueueRecord{Name: name, ID: r.id, AutoDelete: m.AutoDelete, Args: m.Arguments}))
 	}
@@ -520,6 +523,7 @@ func (vh *vhost) removeQueueLocked(r *queueRec, ifUnused, ifEmpty bool) (int, []
 	if vh.queues[r.name] == r {
 		delete(vh.queues, r.name)
 	}
+	vh.stats.queuesDeleted.Add(1)
 	// Every queue may have paged messages out, so every queue's entries
 	// go; the store drops a durable one's record and bindings too.
 	if r.persistent() || r.q.UsedStore() {
