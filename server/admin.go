@@ -136,6 +136,9 @@ func (s *Server) Authenticate(user, password string) bool {
 	return ok && want == password
 }
 
+// Password returns a user's password ("" for none).
+func (s *Server) Password(user string) string { return s.opts.Users[user] }
+
 // Users returns the broker's user names, sorted.
 func (s *Server) Users() []string {
 	var names []string
@@ -526,10 +529,22 @@ type GotMessage struct {
 	MessageCount int // ready messages left after this one was taken
 }
 
+// GetMode says what Get does with the messages it took.
+type GetMode int
+
+const (
+	// GetRequeue puts them back, marked redelivered (ack_requeue_true).
+	GetRequeue GetMode = iota
+	// GetAck acknowledges them: they are gone (ack_requeue_false).
+	GetAck
+	// GetReject rejects them without requeue: dead-lettered if the queue
+	// has a dead-letter exchange (reject_requeue_false).
+	GetReject
+)
+
 // Get takes up to count messages from the head of a queue, as basic.get
-// would, and then puts them back (requeue, marked redelivered) or
-// acknowledges them.
-func (s *Server) Get(queueName string, count int, requeue bool) ([]GotMessage, error) {
+// would, and then settles them as mode says.
+func (s *Server) Get(queueName string, count int, mode GetMode) ([]GotMessage, error) {
 	r, err := s.adminQueue(queueName)
 	if err != nil {
 		return nil, err
@@ -546,10 +561,13 @@ func (s *Server) Get(queueName string, count int, requeue bool) ([]GotMessage, e
 		gm.Properties.Decode(e.Msg.Props)
 		out = append(out, gm)
 	}
-	if requeue {
+	switch mode {
+	case GetRequeue:
 		r.q.Requeue(entries)
-	} else {
+	case GetAck:
 		r.q.Ack(entries)
+	default:
+		r.q.Discard(entries)
 	}
 	return out, nil
 }

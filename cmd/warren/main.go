@@ -44,27 +44,12 @@ func run(args []string) error {
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: warren [flags]\n\nRuns the Warren AMQP 0-9-1 broker. Each flag may also be set with the\nenvironment variable shown; a flag given on the command line wins.\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(fs.Output(), "  --%s (%s, default %q)\n    \t%s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
-		})
-	}
-	// Environment first, so command-line flags override it.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	logFormat := checkedStringFlag(fs, "log-format", "text", "log format: text or json", oneOf("text", "json"))
+	logLevel := checkedStringFlag(fs, "log-level", "info", "log level: debug, info, warn or error", isLogLevel)
+	fs.String(configFlag, "", "optional config file of key = value lines (see above); its keys are the flag names, and it cannot set config")
+	fs.Usage = func() { usage(fs) }
+	// Command line, then WARREN_* variables, then the config file (config.go).
+	if err := configure(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
