@@ -270,7 +270,8 @@ func waitCount(t *testing.T, conn *amqp.Connection, q string, want int) {
 	}
 }
 
-// queueGone polls until a passive declare of q fails with 404.
+// queueGone polls until a passive declare of q fails with 404. Another
+// connection's exclusive queue answers 405 until that connection is gone.
 func queueGone(t *testing.T, conn *amqp.Connection, q string) {
 	t.Helper()
 	checkFor(t, waitTimeout, func() bool {
@@ -278,6 +279,9 @@ func queueGone(t *testing.T, conn *amqp.Connection, q string) {
 		_, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
 		if err == nil {
 			ch.Close()
+			return false
+		}
+		if e, ok := err.(*amqp.Error); ok && e.Code == amqp.ResourceLocked {
 			return false
 		}
 		expectClose(t, err, amqp.NotFound)

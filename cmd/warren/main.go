@@ -1,8 +1,11 @@
 // Command warren runs the Warren AMQP 0-9-1 broker.
 //
 // With no arguments it listens on :5672 and keeps its data in ./warren-data.
-// Every flag can also be set with a WARREN_* environment variable (the flag
-// name upper-cased, dashes as underscores); a flag on the command line wins.
+// The management API and web UI are on :15672 and Prometheus metrics on
+// :15692, as in RabbitMQ. Every flag can also be set with a WARREN_*
+// environment variable (the flag name upper-cased, dashes as underscores) or
+// a `name = value` line in the config file named by --config; a flag on the
+// command line wins over the environment, which wins over the file.
 package main
 
 import (
@@ -43,6 +46,9 @@ func run(args []string) error {
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
+	httpAddr := fs.String("http-addr", ":15672", "TCP address for the management HTTP API (RabbitMQ-compatible) and the web UI; empty to turn off")
+	metricsAddr := fs.String("metrics-addr", ":15692", "TCP address for Prometheus metrics at /metrics and /metrics/per-object; empty to turn off")
+	pprofAddr := fs.String("pprof-addr", "", "TCP address for Go's pprof profiles at /debug/pprof/; empty (the default) to turn off")
 	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
 	logFormat := checkedStringFlag(fs, "log-format", "text", "log format: text or json", oneOf("text", "json"))
 	logLevel := checkedStringFlag(fs, "log-level", "info", "log level: debug, info, warn or error", isLogLevel)
@@ -102,7 +108,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("warren starting", "version", server.Version, "amqp", srv.Addr().String(), "data_dir", *dataDir, "pid", strconv.Itoa(os.Getpid()))
+	hl, err := startHTTP(srv, opts.LoopbackUsers, logger, *httpAddr, *metricsAddr, *pprofAddr)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	logger.Info("warren starting", "version", server.Version, "amqp", srv.Addr().String(),
+		"http", hl.addrs["http"], "metrics", hl.addrs["metrics"], "pprof", hl.addrs["pprof"],
+		"data_dir", *dataDir, "pid", strconv.Itoa(os.Getpid()))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -116,6 +129,7 @@ func run(args []string) error {
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	hl.shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown timed out; connections closed", "err", err)
 	}

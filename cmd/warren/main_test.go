@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -26,7 +28,9 @@ func TestMain(m *testing.M) {
 func startWarren(t testing.TB, env []string, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), "WARREN_TEST_RUN_MAIN=1"), env...)
+	// The HTTP listeners take free ports unless the test says otherwise,
+	// so tests in parallel (and a RabbitMQ on this machine) do not clash.
+	cmd.Env = append(append(os.Environ(), "WARREN_TEST_RUN_MAIN=1", "WARREN_HTTP_ADDR=127.0.0.1:0", "WARREN_METRICS_ADDR=127.0.0.1:0"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -38,16 +42,22 @@ func startWarren(t testing.TB, env []string, args ...string) (*exec.Cmd, *bufio.
 	return cmd, bufio.NewScanner(stderr)
 }
 
-var amqpAddrLog = regexp.MustCompile(`msg="warren starting".* amqp=(\S+)`)
+var startLog = regexp.MustCompile(`msg="warren starting"`)
+var logField = regexp.MustCompile(`(\w+)=(\S*)`)
 
-// waitForAddr reads log lines until the broker reports its address.
-func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
+// waitForStart reads log lines until the broker reports its addresses, and
+// returns the fields of that line (amqp, http, metrics, pprof, ...).
+func waitForStart(t testing.TB, lines *bufio.Scanner) map[string]string {
 	t.Helper()
-	found := make(chan string, 1)
+	found := make(chan map[string]string, 1)
 	go func() {
 		for lines.Scan() {
-			if m := amqpAddrLog.FindStringSubmatch(lines.Text()); m != nil {
-				found <- m[1]
+			if startLog.MatchString(lines.Text()) {
+				fields := map[string]string{}
+				for _, m := range logField.FindAllStringSubmatch(lines.Text(), -1) {
+					fields[m[1]] = m[2]
+				}
+				found <- fields
 				break
 			}
 		}
@@ -55,11 +65,62 @@ func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
 		}
 	}()
 	select {
-	case addr := <-found:
-		return addr
+	case fields := <-found:
+		return fields
 	case <-time.After(30 * time.Second):
 		t.Fatal("warren did not log its address")
-		return ""
+		return nil
+	}
+}
+
+// waitForAddr reads log lines until the broker reports its AMQP address.
+func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
+	t.Helper()
+	return waitForStart(t, lines)["amqp"]
+}
+
+// TestHTTPListeners runs the binary with every HTTP listener on and checks
+// each answers: the management API and the web UI, Prometheus metrics,
+// pprof.
+func TestHTTPListeners(t *testing.T) {
+	_, lines := startWarren(t, []string{"WARREN_PPROF_ADDR=127.0.0.1:0"}, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	addrs := waitForStart(t, lines)
+	conn, err := amqp.Dial("amqp://guest:guest@" + addrs["amqp"] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	get := func(addr, path string, auth bool) string {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth {
+			req.SetBasicAuth("guest", "guest")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", addr, path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s%s: %d %s", addr, path, resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	if body := get(addrs["http"], "/api/overview", true); !strings.Contains(body, `"product_name":"Warren"`) || !strings.Contains(body, `"connections":1`) {
+		t.Errorf("/api/overview = %s", body)
+	}
+	if body := get(addrs["http"], "/", false); !strings.Contains(strings.ToLower(body), "<html") {
+		t.Errorf("/ does not serve the web UI: %.200s", body)
+	}
+	if body := get(addrs["metrics"], "/metrics", false); !strings.Contains(body, "\nrabbitmq_connections 1\n") {
+		t.Errorf("/metrics lacks rabbitmq_connections 1:\n%.2000s", body)
+	}
+	if body := get(addrs["pprof"], "/debug/pprof/", false); !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ = %.200s", body)
 	}
 }
 
@@ -106,7 +167,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check"} {
+	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check", "--http-addr", `":15672"`, "--metrics-addr", `":15692"`, "--pprof-addr", "WARREN_PPROF_ADDR", "--config"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %s:\n%s", want, out)
 		}

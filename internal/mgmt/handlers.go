@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -126,7 +127,11 @@ func (a *api) exchangePublish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	routed, err := a.srv.Publish(exchangeName(r.PathValue("name")), body.RoutingKey, props, payload)
-	if err != nil {
+	var se *server.Error
+	if errors.As(err, &se) {
+		// RabbitMQ's answer: 400, with the AMQP code in the reason.
+		return badRequest("%d %s", se.Code, se.Text)
+	} else if err != nil {
 		return err
 	}
 	return ok(w, map[string]bool{"routed": routed})
@@ -369,7 +374,9 @@ func (a *api) queueMessages(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("count must not be negative")
 	}
 	got, err := a.srv.Get(r.PathValue("name"), body.Count, mode)
-	if err != nil {
+	if errors.Is(err, server.ErrNotFound) {
+		return notFound("NOT_FOUND - no queue '%s' in vhost '%s'", r.PathValue("name"), a.srv.Vhost())
+	} else if err != nil {
 		return err
 	}
 	out := []map[string]any{}
@@ -430,21 +437,26 @@ func (a *api) between(r *http.Request) (source, dtype, dest string, err error) {
 		return "", "", "", err
 	}
 	source, dest = exchangeName(r.PathValue("source")), r.PathValue("dest")
+	vh := a.srv.Vhost()
 	switch r.PathValue("dtype") {
 	case "q":
 		dtype = "queue"
-		_, err = a.srv.Queue(dest)
+		if _, err := a.srv.Queue(dest); err != nil {
+			return "", "", "", notFound("no queue '%s' in vhost '%s'", dest, vh)
+		}
 	case "e":
 		dtype = "exchange"
-		_, err = a.srv.Exchange(exchangeName(dest))
 		dest = exchangeName(dest)
+		if _, err := a.srv.Exchange(dest); err != nil {
+			return "", "", "", notFound("no exchange '%s' in vhost '%s'", dest, vh)
+		}
 	default:
 		return "", "", "", errNotFound
 	}
-	if err == nil {
-		_, err = a.srv.Exchange(source)
+	if _, err := a.srv.Exchange(source); err != nil {
+		return "", "", "", notFound("no exchange '%s' in vhost '%s'", source, vh)
 	}
-	return source, dtype, dest, err
+	return source, dtype, dest, nil
 }
 
 func (a *api) matching(source, dtype, dest string) []server.BindingInfo {

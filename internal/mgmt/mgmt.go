@@ -208,7 +208,7 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (string, bool
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not_authorized", "reason": "Not_Authorized"})
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not_authorized", "reason": "Login failed"})
 	return "", false
 }
 
@@ -232,6 +232,12 @@ func (e *httpError) Error() string { return e.reason }
 
 var errNotFound = &httpError{http.StatusNotFound, "Object Not Found", "Not Found"}
 
+// notFound is RabbitMQ's 404 for a missing object named in a request
+// body or an action, rather than in the resource path.
+func notFound(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, "not_found", fmt.Sprintf(format, args...)}
+}
+
 func badRequest(format string, args ...any) error {
 	return &httpError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
 }
@@ -251,11 +257,21 @@ func writeError(w http.ResponseWriter, err error) {
 		if se.Code == wire.NotFound {
 			status = http.StatusNotFound
 		}
-		he = &httpError{status, "bad_request", se.Text}
+		he = &httpError{status, "bad_request", withoutCodeName(se.Text)}
 	default:
 		he = &httpError{http.StatusInternalServerError, "internal_error", err.Error()}
 	}
 	writeJSON(w, he.status, map[string]string{"error": he.kind, "reason": he.reason})
+}
+
+// withoutCodeName drops the "PRECONDITION_FAILED - " an AMQP client would
+// see before a reply text; RabbitMQ's API leaves it out.
+func withoutCodeName(text string) string {
+	name, rest, ok := strings.Cut(text, " - ")
+	if !ok || strings.Trim(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != "" {
+		return text
+	}
+	return rest
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

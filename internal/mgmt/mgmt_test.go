@@ -778,3 +778,34 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return bytes.Equal(x, y)
 }
+
+// TestErrorAnswers checks status codes and reasons of refused requests,
+// as RabbitMQ's API gives them.
+func TestErrorAnswers(t *testing.T) {
+	e := newEnv(t)
+	q := unique("mgmt.err")
+	e.cleanupQueue(q)
+	e.want(201, "PUT", "/api/queues/%2F/"+q, map[string]any{"durable": false})
+	for _, c := range []struct {
+		method, path string
+		body         any
+		status       int
+		reason       string
+	}{
+		{"PUT", "/api/queues/%2F/" + q, map[string]any{"durable": true}, 400, "inequivalent arg 'durable' for queue '" + q + "' in vhost '/': received 'true' but current is 'false'"},
+		{"POST", "/api/exchanges/%2F/" + q + "-nox/publish", map[string]any{"properties": map[string]any{}, "routing_key": "", "payload": "", "payload_encoding": "string"}, 400, "404 NOT_FOUND - no exchange '" + q + "-nox' in vhost '/'"},
+		{"POST", "/api/queues/%2F/" + q + "-noq/get", map[string]any{"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}, 404, "NOT_FOUND - no queue '" + q + "-noq' in vhost '/'"},
+		{"POST", "/api/bindings/%2F/e/amq.direct/q/" + q + "-noq", map[string]any{"routing_key": ""}, 404, "no queue '" + q + "-noq' in vhost '/'"},
+		{"POST", "/api/bindings/%2F/e/" + q + "-nox/q/" + q, map[string]any{"routing_key": ""}, 404, "no exchange '" + q + "-nox' in vhost '/'"},
+	} {
+		got, body := e.do(c.method, c.path, c.body)
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		if got != c.status || m["reason"] != c.reason {
+			t.Errorf("%s %s: %d %v, want %d with reason %q", c.method, c.path, got, m["reason"], c.status, c.reason)
+		}
+	}
+	if got, body := e.doAs("guest", "wrong", "GET", "/api/overview", nil, nil); got != 401 || !strings.Contains(string(body), "Login failed") {
+		t.Errorf("bad password: %d %s", got, body)
+	}
+}

@@ -22,24 +22,86 @@ type Stats struct {
 	// Bytes is the size of the store's data as of the last commit (bbolt's
 	// high-water mark; the file itself grows in larger steps).
 	Bytes int64
+	// CommitLatency is the distribution of the time each written
+	// transaction took, fsync included, in seconds; its Sum is CommitTime.
+	CommitLatency Histogram
+	// BatchSize is the distribution of the changes each written
+	// transaction held, after coalescing; its Sum is Ops.
+	BatchSize Histogram
 }
+
+// Histogram is a snapshot of a distribution, shaped like a Prometheus
+// histogram: Counts[i] observations were at most Bounds[i] (and above
+// Bounds[i-1]), and the last of Counts, one longer than Bounds, counts
+// those above every bound.
+type Histogram struct {
+	Bounds []float64 // upper bounds, ascending; shared, do not modify
+	Counts []uint64  // per bucket, not cumulative
+	Sum    float64
+}
+
+// Count is the number of observations.
+func (h Histogram) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
+
+var (
+	// commitLatencyBounds are the upper bounds of CommitLatency's buckets
+	// in seconds, from a commit on tmpfs to a struggling disk.
+	commitLatencyBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+	// batchSizeBounds are the upper bounds of BatchSize's buckets.
+	batchSizeBounds = [...]float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096}
+)
 
 // statCounters hold Stats; the commit loop writes them.
 type statCounters struct {
 	commits, failed, ops atomic.Uint64
 	commitTime           atomic.Int64 // nanoseconds
 	bytes                atomic.Int64
+	latency              [len(commitLatencyBounds) + 1]atomic.Uint64 // per bucket, then +Inf
+	batchSize            [len(batchSizeBounds) + 1]atomic.Uint64     // per bucket, then +Inf
+}
+
+// observe records one written transaction of ops changes that took d.
+// It does not allocate: the commit loop calls it.
+func (c *statCounters) observe(d time.Duration, ops int) {
+	i, secs := 0, d.Seconds()
+	for i < len(commitLatencyBounds) && secs > commitLatencyBounds[i] {
+		i++
+	}
+	c.latency[i].Add(1)
+	j := 0
+	for j < len(batchSizeBounds) && float64(ops) > batchSizeBounds[j] {
+		j++
+	}
+	c.batchSize[j].Add(1)
+	c.commitTime.Add(int64(d))
+	c.ops.Add(uint64(ops))
+	c.commits.Add(1)
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Commits:    s.stats.commits.Load(),
 		Failed:     s.stats.failed.Load(),
 		Ops:        s.stats.ops.Load(),
 		CommitTime: time.Duration(s.stats.commitTime.Load()),
 		Bytes:      s.stats.bytes.Load(),
 	}
+	st.CommitLatency = Histogram{Bounds: commitLatencyBounds[:], Counts: make([]uint64, len(s.stats.latency)), Sum: st.CommitTime.Seconds()}
+	for i := range s.stats.latency {
+		st.CommitLatency.Counts[i] = s.stats.latency[i].Load()
+	}
+	st.BatchSize = Histogram{Bounds: batchSizeBounds[:], Counts: make([]uint64, len(s.stats.batchSize)), Sum: float64(st.Ops)}
+	for i := range s.stats.batchSize {
+		st.BatchSize.Counts[i] = s.stats.batchSize[i].Load()
+	}
+	return st
 }
 
 // loop is the commit loop: it takes the pending batch whenever it is ready,
@@ -132,9 +194,7 @@ func (s *Store) commit(b *batch) error {
 	if err != nil {
 		return err
 	}
-	s.stats.commitTime.Add(int64(time.Since(start)))
-	s.stats.commits.Add(1)
-	s.stats.ops.Add(uint64(b.live))
+	s.stats.observe(time.Since(start), b.live)
 	s.stats.bytes.Store(size)
 	return nil
 }

@@ -1,0 +1,311 @@
+package metrics
+
+import (
+	"net/http"
+	"os"
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/warrenmq/warren/internal/store"
+	"github.com/warrenmq/warren/server"
+)
+
+// Handler serves srv's metrics at /metrics (aggregated) and
+// /metrics/per-object (per queue). Each Handler has registries of its own,
+// never the global default one, so several brokers can run in one process.
+func Handler(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", endpoint(srv, false))
+	mux.Handle("GET /metrics/per-object", endpoint(srv, true))
+	return mux
+}
+
+// endpoint is one of Handler's endpoints, with a registry of its own.
+func endpoint(srv *server.Server, perObject bool) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCollector(srv, perObject),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// RabbitMQ's label values for the one protocol and queue type Warren has.
+const (
+	protocol  = "amqp091"
+	queueType = "rabbit_classic_queue"
+)
+
+// Label sets, as RabbitMQ names them.
+var (
+	protocolLabels          = []string{"protocol"}
+	protocolQueueTypeLabels = []string{"protocol", "queue_type"}
+	queueLabels             = []string{"vhost", "queue"}
+	identityLabels          = []string{"rabbitmq_node", "rabbitmq_cluster", "rabbitmq_cluster_permanent_id"}
+)
+
+func desc(name, help string, labels []string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// A counterDesc is a monotonic counter read from a server.Counters.
+type counterDesc struct {
+	desc  *prometheus.Desc
+	value func(server.Counters) uint64
+	// labels are its label values: none, protocol, or protocol and
+	// queue type.
+	labels []string
+}
+
+// brokerCounters are RabbitMQ's node-wide counters of objects coming and
+// going, in RabbitMQ's order.
+var brokerCounters = []counterDesc{
+	{desc("rabbitmq_connections_opened_total", "Total number of connections opened", nil), func(c server.Counters) uint64 { return c.ConnectionsOpened }, nil},
+	{desc("rabbitmq_connections_closed_total", "Total number of connections closed or terminated", nil), func(c server.Counters) uint64 { return c.ConnectionsClosed }, nil},
+	{desc("rabbitmq_channels_opened_total", "Total number of channels opened", nil), func(c server.Counters) uint64 { return c.ChannelsOpened }, nil},
+	{desc("rabbitmq_channels_closed_total", "Total number of channels closed", nil), func(c server.Counters) uint64 { return c.ChannelsClosed }, nil},
+	{desc("rabbitmq_queues_declared_total", "Total number of queues declared", nil), func(c server.Counters) uint64 { return c.QueuesDeclared }, nil},
+	{desc("rabbitmq_queues_created_total", "Total number of queues created", nil), func(c server.Counters) uint64 { return c.QueuesCreated }, nil},
+	{desc("rabbitmq_queues_deleted_total", "Total number of queues deleted", nil), func(c server.Counters) uint64 { return c.QueuesDeleted }, nil},
+}
+
+// globalCounters are RabbitMQ's rabbitmq_global_messages_* counters, which
+// count since the broker started whatever connections come and go.
+var globalCounters = []counterDesc{
+	{desc("rabbitmq_global_messages_acknowledged_total", "Total number of messages acknowledged by consumers", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.Acknowledged }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_confirmed_total", "Total number of messages confirmed to publishers", protocolLabels),
+		func(c server.Counters) uint64 { return c.Confirmed }, []string{protocol}},
+	{desc("rabbitmq_global_messages_delivered_consume_auto_ack_total", "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.DeliveredConsumeAuto }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_delivered_consume_manual_ack_total", "Total number of messages delivered to consumers using basic.consume with manual acknowledgment", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.DeliveredConsumeManual }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_delivered_get_auto_ack_total", "Total number of messages delivered to consumers using basic.get with automatic acknowledgment", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.DeliveredGetAuto }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_delivered_get_manual_ack_total", "Total number of messages delivered to consumers using basic.get with manual acknowledgment", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.DeliveredGetManual }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_delivered_total", "Total number of messages delivered to consumers", protocolQueueTypeLabels),
+		server.Counters.Delivered, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_get_empty_total", "Total number of times basic.get operations fetched no message", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.GetEmpty }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_received_confirm_total", "Total number of messages received from publishers expecting confirmations", protocolLabels),
+		func(c server.Counters) uint64 { return c.ReceivedConfirm }, []string{protocol}},
+	{desc("rabbitmq_global_messages_received_total", "Total number of messages received from publishers", protocolLabels),
+		func(c server.Counters) uint64 { return c.Received }, []string{protocol}},
+	{desc("rabbitmq_global_messages_redelivered_total", "Total number of messages redelivered to consumers", protocolQueueTypeLabels),
+		func(c server.Counters) uint64 { return c.Redelivered }, []string{protocol, queueType}},
+	{desc("rabbitmq_global_messages_routed_total", "Total number of messages routed to queues or streams", protocolLabels),
+		func(c server.Counters) uint64 { return c.Routed }, []string{protocol}},
+	{desc("rabbitmq_global_messages_unroutable_dropped_total", "Total number of messages published as non-mandatory into an exchange and dropped as unroutable", protocolLabels),
+		func(c server.Counters) uint64 { return c.UnroutableDropped }, []string{protocol}},
+	{desc("rabbitmq_global_messages_unroutable_returned_total", "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable", protocolLabels),
+		func(c server.Counters) uint64 { return c.UnroutableReturned }, []string{protocol}},
+}
+
+// channelCounters are RabbitMQ's rabbitmq_channel_* counters, served on
+// the aggregated endpoint only (per object, RabbitMQ labels them by
+// channel). RabbitMQ sums the open channels' counters, so its sums drop
+// when a channel closes; Warren's count since the broker started, so that
+// rate() over them never sees a false reset.
+var channelCounters = []counterDesc{
+	{desc("rabbitmq_channel_messages_published_total", "Total number of messages published into an exchange on a channel", nil),
+		func(c server.Counters) uint64 { return c.Received }, nil},
+	{desc("rabbitmq_channel_messages_confirmed_total", "Total number of messages published into an exchange and confirmed on the channel", nil),
+		func(c server.Counters) uint64 { return c.Confirmed }, nil},
+	{desc("rabbitmq_channel_messages_unroutable_returned_total", "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable", nil),
+		func(c server.Counters) uint64 { return c.UnroutableReturned }, nil},
+	{desc("rabbitmq_channel_messages_unroutable_dropped_total", "Total number of messages published as non-mandatory into an exchange and dropped as unroutable", nil),
+		func(c server.Counters) uint64 { return c.UnroutableDropped }, nil},
+	{desc("rabbitmq_channel_get_ack_total", "Total number of messages fetched with basic.get in manual acknowledgement mode", nil),
+		func(c server.Counters) uint64 { return c.DeliveredGetManual }, nil},
+	{desc("rabbitmq_channel_get_total", "Total number of messages fetched with basic.get in automatic acknowledgement mode", nil),
+		func(c server.Counters) uint64 { return c.DeliveredGetAuto }, nil},
+	{desc("rabbitmq_channel_messages_delivered_ack_total", "Total number of messages delivered to consumers in manual acknowledgement mode", nil),
+		func(c server.Counters) uint64 { return c.DeliveredConsumeManual }, nil},
+	{desc("rabbitmq_channel_messages_delivered_total", "Total number of messages delivered to consumers in automatic acknowledgement mode", nil),
+		func(c server.Counters) uint64 { return c.DeliveredConsumeAuto }, nil},
+	{desc("rabbitmq_channel_messages_redelivered_total", "Total number of messages redelivered to consumers", nil),
+		func(c server.Counters) uint64 { return c.Redelivered }, nil},
+	{desc("rabbitmq_channel_messages_acked_total", "Total number of messages acknowledged by consumers", nil),
+		func(c server.Counters) uint64 { return c.Acknowledged }, nil},
+	{desc("rabbitmq_channel_get_empty_total", "Total number of times basic.get operations fetched no message", nil),
+		func(c server.Counters) uint64 { return c.GetEmpty }, nil},
+}
+
+// A queueGauge is a per-queue gauge: labelled vhost and queue per object,
+// summed without labels when aggregated.
+type queueGauge struct {
+	name, help string
+	value      func(server.QueueInfo) float64
+}
+
+var queueGauges = []queueGauge{
+	{"rabbitmq_queue_messages_ready", "Messages ready to be delivered to consumers", func(q server.QueueInfo) float64 { return float64(q.Ready) }},
+	{"rabbitmq_queue_messages_unacked", "Messages delivered to consumers but not yet acknowledged", func(q server.QueueInfo) float64 { return float64(q.Unacked) }},
+	{"rabbitmq_queue_messages", "Sum of ready and unacknowledged messages - total queue depth", func(q server.QueueInfo) float64 { return float64(q.Ready + q.Unacked) }},
+	{"rabbitmq_queue_consumers", "Consumers on a queue", func(q server.QueueInfo) float64 { return float64(q.Consumers) }},
+	{"rabbitmq_queue_messages_ready_bytes", "Size in bytes of ready messages", func(q server.QueueInfo) float64 { return float64(q.ReadyBytes) }},
+}
+
+// Broker-wide gauges.
+var (
+	connectionsDesc     = desc("rabbitmq_connections", "Connections currently open", nil)
+	channelsDesc        = desc("rabbitmq_channels", "Channels currently open", nil)
+	consumersDesc       = desc("rabbitmq_consumers", "Consumers currently connected", nil)
+	queuesDesc          = desc("rabbitmq_queues", "Queues available", nil)
+	globalConsumersDesc = desc("rabbitmq_global_consumers", "Current number of consumers", protocolLabels)
+	identityDesc        = desc("rabbitmq_identity_info", "RabbitMQ node & cluster identity info", identityLabels)
+
+	// Sums over channels and connections, aggregated endpoint only.
+	channelConsumersDesc  = desc("rabbitmq_channel_consumers", "Consumers on a channel", nil)
+	channelUnackedDesc    = desc("rabbitmq_channel_messages_unacked", "Delivered but not yet acknowledged messages", nil)
+	channelPrefetchDesc   = desc("rabbitmq_channel_prefetch", "Total limit of unacknowledged messages for all consumers on a channel", nil)
+	consumerPrefetchDesc  = desc("rabbitmq_consumer_prefetch", "Limit of unacknowledged messages for each consumer", nil)
+	connectionChannelDesc = desc("rabbitmq_connection_channels", "Channels on a connection", nil)
+)
+
+// Warren's own metrics.
+var (
+	buildInfoDesc     = desc("warren_build_info", "Warren's version and the Go version it was built with; always 1", []string{"version", "go_version"})
+	commitsDesc       = desc("warren_store_commits_total", "Store transactions written", nil)
+	commitFailsDesc   = desc("warren_store_commit_failures_total", "Store batches whose transaction failed; their changes were lost", nil)
+	changesDesc       = desc("warren_store_changes_total", "Changes written by store transactions, after coalescing", nil)
+	storeBytesDesc    = desc("warren_store_size_bytes", "Size of the store's data as of the last commit", nil)
+	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store transaction took to write, fsync included", nil)
+	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes written by each store transaction, after coalescing", nil)
+)
+
+// collector reads a broker's state when scraped.
+type collector struct {
+	srv       *server.Server
+	perObject bool
+	node      string // rabbitmq_node, as the management API names it
+	queues    []*prometheus.Desc
+}
+
+func newCollector(srv *server.Server, perObject bool) *collector {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	c := &collector{srv: srv, perObject: perObject, node: "warren@" + host}
+	var labels []string
+	if perObject {
+		labels = queueLabels
+	}
+	for _, g := range queueGauges {
+		c.queues = append(c.queues, desc(g.name, g.help, labels))
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range brokerCounters {
+		ch <- d.desc
+	}
+	for _, d := range globalCounters {
+		ch <- d.desc
+	}
+	for _, d := range c.queues {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{
+		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
+		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
+	} {
+		ch <- d
+	}
+	if !c.perObject {
+		for _, d := range channelCounters {
+			ch <- d.desc
+		}
+		for _, d := range []*prometheus.Desc{channelConsumersDesc, channelUnackedDesc, channelPrefetchDesc, consumerPrefetchDesc, connectionChannelDesc} {
+			ch <- d
+		}
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counters := c.srv.Counters()
+	overview := c.srv.Overview()
+	queues := c.srv.Queues()
+
+	counter := func(d counterDesc) {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(counters)), d.labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+
+	for _, d := range brokerCounters {
+		counter(d)
+	}
+	for _, d := range globalCounters {
+		counter(d)
+	}
+	gauge(connectionsDesc, float64(overview.Connections))
+	gauge(channelsDesc, float64(overview.Channels))
+	gauge(consumersDesc, float64(overview.Consumers))
+	gauge(queuesDesc, float64(len(queues)))
+	gauge(globalConsumersDesc, float64(overview.Consumers), protocol)
+	ch <- prometheus.MustNewConstMetric(identityDesc, prometheus.UntypedValue, 1, c.node, "warren", "warren")
+
+	if c.perObject {
+		vhost := c.srv.Vhost()
+		for _, q := range queues {
+			for i, g := range queueGauges {
+				gauge(c.queues[i], g.value(q), vhost, q.Name)
+			}
+		}
+	} else {
+		// RabbitMQ serves the sums even when there are no queues.
+		for i, g := range queueGauges {
+			var sum float64
+			for _, q := range queues {
+				sum += g.value(q)
+			}
+			gauge(c.queues[i], sum)
+		}
+		for _, d := range channelCounters {
+			counter(d)
+		}
+		var unacked, prefetch, globalPrefetch int
+		for _, chi := range c.srv.Channels() {
+			unacked += chi.Unacked
+			prefetch += int(chi.Prefetch)
+			globalPrefetch += int(chi.GlobalPrefetch)
+		}
+		gauge(channelConsumersDesc, float64(overview.Consumers))
+		gauge(channelUnackedDesc, float64(unacked))
+		gauge(channelPrefetchDesc, float64(globalPrefetch))
+		gauge(consumerPrefetchDesc, float64(prefetch))
+		gauge(connectionChannelDesc, float64(overview.Channels))
+	}
+
+	gauge(buildInfoDesc, 1, server.Version, runtime.Version())
+	st := c.srv.StoreStats()
+	ch <- prometheus.MustNewConstMetric(commitsDesc, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(commitFailsDesc, prometheus.CounterValue, float64(st.Failed))
+	ch <- prometheus.MustNewConstMetric(changesDesc, prometheus.CounterValue, float64(st.Ops))
+	gauge(storeBytesDesc, float64(st.Bytes))
+	ch <- constHistogram(commitLatencyDesc, st.CommitLatency)
+	ch <- constHistogram(batchSizeDesc, st.BatchSize)
+}
+
+// constHistogram turns a store histogram into a Prometheus one, whose
+// buckets are cumulative.
+func constHistogram(d *prometheus.Desc, h store.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var n uint64
+	for i, b := range h.Bounds {
+		n += h.Counts[i]
+		buckets[b] = n
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count(), h.Sum, buckets)
+}
