@@ -32,6 +32,22 @@ func main() {
 	}
 }
 
+// parseUsers reads --users: name:password pairs separated by commas.
+func parseUsers(s string) (map[string]string, error) {
+	users := map[string]string{}
+	for pair := range strings.SplitSeq(s, ",") {
+		name, pass, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--users: %q is not name:password", pair)
+		}
+		if _, dup := users[name]; dup {
+			return nil, fmt.Errorf("--users: %q given twice", name)
+		}
+		users[name] = pass
+	}
+	return users, nil
+}
+
 func envName(flagName string) string {
 	return "WARREN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -46,6 +62,12 @@ func run(args []string) error {
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
+	frameMax := fs.Uint("frame-max", uint(d.FrameMax), "frame_max offered to clients in connection.tune, bytes (at least 4096)")
+	channelMax := fs.Uint("channel-max", uint(d.ChannelMax), "channel_max offered to clients in connection.tune (1 to 65535)")
+	handshakeTimeout := fs.Duration("handshake-timeout", d.HandshakeTimeout, "time a client has from connecting to connection.open")
+	closeTimeout := fs.Duration("close-timeout", d.CloseTimeout, "time the broker waits for close-ok after closing a connection")
+	users := fs.String("users", "guest:guest", "the broker's users as comma-separated name:password pairs (for AMQP and the management API)")
+	loopbackUsers := fs.String("loopback-users", "guest", "comma-separated users that may only connect from a loopback address; empty for none")
 	httpAddr := fs.String("http-addr", ":15672", "TCP address for the management HTTP API (RabbitMQ-compatible) and the web UI; empty to turn off")
 	metricsAddr := fs.String("metrics-addr", ":15692", "TCP address for Prometheus metrics at /metrics and /metrics/per-object; empty to turn off")
 	pprofAddr := fs.String("pprof-addr", "", "TCP address for Go's pprof profiles at /debug/pprof/; empty (the default) to turn off")
@@ -90,6 +112,7 @@ func run(args []string) error {
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	var err error
 	opts := d
 	opts.AMQPAddr = *amqpAddr
 	opts.DataDir = *dataDir
@@ -102,6 +125,23 @@ func run(args []string) error {
 	opts.Heartbeat = *heartbeat
 	if *heartbeat == 0 {
 		opts.Heartbeat = -1
+	}
+	if *frameMax > 1<<31 || *channelMax == 0 || *channelMax > 65535 {
+		return fmt.Errorf("--frame-max must be at most 2147483648 and --channel-max from 1 to 65535")
+	}
+	opts.FrameMax, opts.ChannelMax = uint32(*frameMax), uint16(*channelMax)
+	if *handshakeTimeout <= 0 || *closeTimeout <= 0 {
+		return fmt.Errorf("--handshake-timeout and --close-timeout must be positive")
+	}
+	opts.HandshakeTimeout, opts.CloseTimeout = *handshakeTimeout, *closeTimeout
+	if opts.Users, err = parseUsers(*users); err != nil {
+		return err
+	}
+	opts.LoopbackUsers = []string{}
+	for u := range strings.SplitSeq(*loopbackUsers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			opts.LoopbackUsers = append(opts.LoopbackUsers, u)
+		}
 	}
 	opts.Logger = logger
 	srv, err := server.New(opts)

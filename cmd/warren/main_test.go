@@ -167,7 +167,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check", "--http-addr", `":15672"`, "--metrics-addr", `":15692"`, "--pprof-addr", "WARREN_PPROF_ADDR", "--config"} {
+	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check", "--http-addr", `":15672"`, "--metrics-addr", `":15692"`, "--pprof-addr", "WARREN_PPROF_ADDR", "--config", "--users", "--loopback-users", "--frame-max", "--channel-max", "--handshake-timeout", "--close-timeout"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %s:\n%s", want, out)
 		}
@@ -180,5 +180,48 @@ func TestBadFlagValueFails(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--log-format") {
 		t.Fatalf("want a failure naming --log-format, got err=%v:\n%s", err, out)
+	}
+}
+
+// TestUsersFlag sets the broker's users: they log in over AMQP and to the
+// management API, and the default guest is gone.
+func TestUsersFlag(t *testing.T) {
+	_, lines := startWarren(t, []string{"WARREN_USERS=alice:s3cret, bob:pw", "WARREN_LOOPBACK_USERS="}, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--channel-max", "7", "--frame-max", "8192")
+	addrs := waitForStart(t, lines)
+	conn, err := amqp.Dial("amqp://alice:s3cret@" + addrs["amqp"] + "/")
+	if err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	defer conn.Close()
+	if conn.Config.ChannelMax != 7 || conn.Config.FrameSize != 8192 {
+		t.Errorf("tuned channel_max %d frame_max %d, want 7 and 8192", conn.Config.ChannelMax, conn.Config.FrameSize)
+	}
+	if c, err := amqp.Dial("amqp://guest:guest@" + addrs["amqp"] + "/"); err == nil {
+		c.Close()
+		t.Error("guest logged in, but --users did not name it")
+	}
+	for _, c := range []struct {
+		user, pass string
+		want       int
+	}{{"bob", "pw", 200}, {"guest", "guest", 401}, {"alice", "wrong", 401}} {
+		req, _ := http.NewRequest("GET", "http://"+addrs["http"]+"/api/whoami", nil)
+		req.SetBasicAuth(c.user, c.pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("management API as %s/%s: %d, want %d", c.user, c.pass, resp.StatusCode, c.want)
+		}
+	}
+}
+
+func TestBadUsersFlag(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--users", "alice", "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--users") {
+		t.Fatalf("want a failure naming --users, got err=%v:\n%s", err, out)
 	}
 }
