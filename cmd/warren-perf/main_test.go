@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenmq/warren/server/servertest"
+)
+
+// perf runs warren-perf against a broker and returns its summary and
+// output. The run is bounded by its own -C/-z; ctx bounds it again.
+func perf(t *testing.T, url string, args ...string) (*summary, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	s, err := runMain(ctx, append([]string{"-h", url}, args...), &out)
+	if err != nil {
+		t.Fatalf("warren-perf %v: %v\n%s", args, err, out.String())
+	}
+	if len(s.Errors) > 0 {
+		t.Fatalf("warren-perf %v: errors %v", args, s.Errors)
+	}
+	return s, out.String()
+}
+
+// gone checks the run deleted what it declared.
+func gone(t *testing.T, url string, queues []string, exchange string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range queues {
+		ch, _ := conn.Channel()
+		if _, err := ch.QueueDeclarePassive(q, false, false, false, false, nil); err == nil {
+			t.Errorf("queue %s left behind", q)
+			ch.Close()
+		}
+	}
+	if exchange != "" {
+		ch, _ := conn.Channel()
+		if err := ch.ExchangeDeclarePassive(exchange, "direct", false, false, false, false, nil); err == nil {
+			t.Errorf("exchange %s left behind", exchange)
+			ch.Close()
+		}
+	}
+}
+
+func TestCountsAndCleanup(t *testing.T) {
+	b := servertest.Start(t)
+	s, out := perf(t, b.URL, "--id", "t1", "-x", "2", "-y", "2", "-s", "100", "-c", "10", "-f", "persistent", "-q", "20", "-A", "5", "-C", "500", "-D", "500", "--quiet")
+	if s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Nacked != 0 {
+		t.Errorf("sent %d confirmed %d received %d nacked %d, want 1000 each (0 nacked)", s.Sent, s.Confirmed, s.Received, s.Nacked)
+	}
+	if s.Latency == nil || s.Latency.Count != 1000 || s.ConfirmLatency == nil || s.ConfirmLatency.Count != 1000 {
+		t.Errorf("latency summaries = %+v %+v", s.Latency, s.ConfirmLatency)
+	}
+	if s.Latency != nil && !(s.Latency.Min <= s.Latency.P50 && s.Latency.P50 <= s.Latency.P99 && s.Latency.P99 <= s.Latency.Max) {
+		t.Errorf("percentiles out of order: %+v", s.Latency)
+	}
+	if s.Product != "Warren" || s.Scenario != "-x 2 -y 2 -s 100 -q 20 -c 10 -f persistent" {
+		t.Errorf("product %q scenario %q", s.Product, s.Scenario)
+	}
+	// The last line is the JSON summary.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var js summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &js); err != nil || js.Sent != 1000 {
+		t.Errorf("last line is not the summary: %q (%v)", lines[len(lines)-1], err)
+	}
+	gone(t, b.URL, []string{"warren-perf-t1-0"}, "warren-perf-t1")
+	// The broker is this process: its CPU was measured.
+	if s.BrokerPID != os.Getpid() {
+		t.Errorf("broker pid %d, want this test's %d", s.BrokerPID, os.Getpid())
+	}
+}
+
+func TestModes(t *testing.T) {
+	b := servertest.Start(t)
+	t.Run("transactions", func(t *testing.T) {
+		s, _ := perf(t, b.URL, "--id", "tx", "-m", "10", "-f", "persistent", "-C", "100", "-D", "100", "-a", "--quiet")
+		if s.Commits != 10 || s.Received != 100 || s.CommitLatency == nil || s.CommitLatency.Count != 10 {
+			t.Errorf("commits %d received %d commit latency %+v", s.Commits, s.Received, s.CommitLatency)
+		}
+	})
+	for _, mode := range []string{"direct", "queue"} {
+		t.Run("rpc "+mode, func(t *testing.T) {
+			s, _ := perf(t, b.URL, "--id", "rpc"+mode, "--rpc", "--reply-to", mode, "-x", "3", "-y", "1", "-C", "40", "--quiet")
+			if s.Calls != 120 || s.Received != 120 || s.RPCLatency == nil || s.RPCLatency.Count != 120 {
+				t.Errorf("calls %d received %d rpc latency %+v", s.Calls, s.Received, s.RPCLatency)
+			}
+			gone(t, b.URL, []string{"warren-perf-rpc" + mode + "-0"}, "")
+		})
+	}
+	t.Run("fanout", func(t *testing.T) {
+		s, _ := perf(t, b.URL, "--id", "fan", "-t", "fanout", "--queues", "3", "-y", "3", "-a", "-C", "100", "-D", "100", "--quiet")
+		if s.Sent != 100 || s.Received != 300 {
+			t.Errorf("sent %d received %d, want 100 and 300", s.Sent, s.Received)
+		}
+		gone(t, b.URL, []string{"warren-perf-fan-0", "warren-perf-fan-1", "warren-perf-fan-2"}, "warren-perf-fan")
+	})
+	t.Run("topic", func(t *testing.T) {
+		// 100 bindings over 2 queues: each message matches one.
+		s, _ := perf(t, b.URL, "--id", "top", "-t", "topic", "--queues", "2", "--bindings", "100", "-y", "2", "-a", "-C", "200", "-D", "100", "--quiet")
+		if s.Sent != 200 || s.Received != 200 {
+			t.Errorf("sent %d received %d, want 200 each", s.Sent, s.Received)
+		}
+	})
+}
+
+func TestIntervalLines(t *testing.T) {
+	b := servertest.Start(t)
+	_, out := perf(t, b.URL, "-z", "0.5", "--interval", "100ms", "-r", "200", "-s", "16")
+	if n := strings.Count(out, "sent:"); n < 2 {
+		t.Errorf("%d interval lines, want several:\n%s", n, out)
+	}
+	if !strings.Contains(out, "consumer latency") {
+		t.Errorf("no latency in the interval lines:\n%s", out)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-t", "headers"}, {"--reply-to", "x"}, {"-m", "10", "-c", "5"}, {"--queues", "0"}, {"-f", "fast"}, {"stray"},
+	} {
+		if _, err := parseConfig(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := parseConfig([]string{"--help"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	c, err := parseConfig([]string{"--producers", "3", "-y", "2", "--flag", "persistent", "-f", "mandatory"}, &bytes.Buffer{})
+	if err != nil || c.producers != 3 || c.consumers != 2 || !c.persistent() || !c.mandatory() || c.duration != 10*time.Second {
+		t.Errorf("parsed %+v, %v", c, err)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	a, b := servertest.Start(t), servertest.Start(t)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	jsonFile := t.TempDir() + "/compare.json"
+	if err := compareMain(ctx, []string{"--warren", a.URL, "--reference", b.URL, "-z", "0.3", "--runs", "2", "--scenarios", "1,10", "--json", jsonFile}, &out); err != nil {
+		t.Fatalf("compare: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"scenario", "16B transient autoack", "msg/s", "RPC, direct reply-to", "calls/s", "broker CPU s/1M msgs"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	var results []comparison
+	data, err := os.ReadFile(jsonFile)
+	if err != nil || json.Unmarshal(data, &results) != nil || len(results) != 2 {
+		t.Fatalf("json results: %v %s", err, data)
+	}
+	for _, r := range results {
+		if r.Error != "" || len(r.Ratios) != 2 || r.Ratios[0] <= 0 {
+			t.Errorf("%s: error %q ratios %v", r.Scenario, r.Error, r.Ratios)
+		}
+	}
+}
