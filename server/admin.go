@@ -1,13 +1,16 @@
 package server
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/warrenmq/warren/binding"
 	"github.com/warrenmq/warren/internal/wire"
@@ -133,7 +136,7 @@ func (s *Server) Vhost() string { return s.vhost.name }
 // Authenticate reports whether user and password name a broker user.
 func (s *Server) Authenticate(user, password string) bool {
 	want, ok := s.opts.Users[user]
-	return ok && want == password
+	return ok && subtle.ConstantTimeCompare([]byte(want), []byte(password)) == 1
 }
 
 // Password returns a user's password ("" for none).
@@ -391,6 +394,9 @@ func (s *Server) Overview() Overview {
 
 // DeclareExchange declares an exchange as exchange.declare would.
 func (s *Server) DeclareExchange(x ExchangeInfo) error {
+	if err := checkShortstr("exchange name", x.Name); err != nil {
+		return err
+	}
 	return adminError(s.vhost.declareExchange(&wire.ExchangeDeclare{
 		Exchange: x.Name, Type: x.Type, Durable: x.Durable, AutoDelete: x.AutoDelete,
 		Internal: x.Internal, Arguments: x.Arguments,
@@ -414,6 +420,9 @@ func (s *Server) DeclareQueue(q QueueInfo) error {
 	}
 	if q.Name == "" {
 		return &Error{Code: wire.PreconditionFailed, Text: "PRECONDITION_FAILED - a queue name is required"}
+	}
+	if err := checkShortstr("queue name", q.Name); err != nil {
+		return err
 	}
 	_, _, _, err := s.vhost.declareQueue(nil, &wire.QueueDeclare{
 		Queue: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Arguments: q.Arguments,
@@ -456,6 +465,9 @@ func (s *Server) PurgeQueue(name string) (int, error) {
 
 func (s *Server) binding(b BindingInfo) (binding.Binding, error) {
 	bb := binding.Binding{Source: b.Source, Destination: b.Destination, Key: b.RoutingKey, Args: b.Arguments}
+	if err := checkShortstr("routing key", b.RoutingKey); err != nil {
+		return bb, err
+	}
 	switch b.DestinationType {
 	case "queue", "q":
 		bb.Kind = binding.ToQueue
@@ -497,26 +509,56 @@ func (s *Server) Unbind(b BindingInfo) error {
 	return adminError(s.vhost.unbind(owner, bb))
 }
 
-// Publish routes a message as basic.publish would, without confirms; it
-// reports whether any queue took it.
+// Publish routes a message as basic.publish would and reports whether it
+// reached a queue (one that refused it as full counts, as in RabbitMQ).
+// It returns once a persistent message is on disk in every durable queue
+// it went to.
 func (s *Server) Publish(exchangeName, routingKey string, props wire.Properties, body []byte) (routed bool, err error) {
+	if err := checkShortstr("exchange name", exchangeName); err != nil {
+		return false, err
+	}
+	if err := checkShortstr("routing key", routingKey); err != nil {
+		return false, err
+	}
+	if int64(len(body)) > s.opts.MaxMessageSize {
+		return false, &Error{Code: wire.PreconditionFailed, Text: fmt.Sprintf("PRECONDITION_FAILED - message size %d is larger than max size %d", len(body), s.opts.MaxMessageSize)}
+	}
 	buf, err := props.AppendTo(nil)
 	if err != nil {
 		return false, &Error{Code: wire.SyntaxError, Text: "SYNTAX_ERROR - " + err.Error()}
 	}
 	m := &queue.Message{Exchange: exchangeName, RoutingKey: routingKey, Props: buf, Body: append([]byte(nil), body...)}
 	finishMessage(m)
+	st := &s.adminStats
+	st.received.Add(1)
 	var scratch routeScratch
 	recs, err := s.vhost.route(m, &scratch, nil)
 	if err != nil {
 		return false, adminError(err)
 	}
+	var hi uint64
 	for _, r := range recs {
-		if _, err := r.q.Publish(m); err == nil {
+		batch, err := r.q.Publish(m)
+		if err == nil || err == queue.ErrRejectPublish {
 			routed = true
 		}
+		hi = max(hi, batch)
 	}
-	return routed, nil
+	if routed {
+		st.routed.Add(1)
+	} else {
+		st.unroutableDropped.Add(1)
+	}
+	return routed, s.vhost.wait(hi)
+}
+
+// checkShortstr refuses a name AMQP could not carry: longer than 255 bytes
+// (a shortstr) or not UTF-8.
+func checkShortstr(what, s string) error {
+	if len(s) > 255 || !utf8.ValidString(s) {
+		return &Error{Code: wire.PreconditionFailed, Text: fmt.Sprintf("PRECONDITION_FAILED - %s must be UTF-8 of at most 255 bytes", what)}
+	}
+	return nil
 }
 
 // GotMessage is a message taken by Get.
@@ -542,12 +584,20 @@ const (
 	GetReject
 )
 
+// MaxGet is the most messages one Get may take.
+const MaxGet = 10000
+
 // Get takes up to count messages from the head of a queue, as basic.get
-// would, and then settles them as mode says.
-func (s *Server) Get(queueName string, count int, mode GetMode) ([]GotMessage, error) {
+// would. They are the caller's until it calls settle, with the mode to
+// settle them by (the management API does once its answer is encoded:
+// if it cannot be, they go back).
+func (s *Server) Get(queueName string, count int) (msgs []GotMessage, settle func(GetMode), err error) {
+	if count < 0 || count > MaxGet {
+		return nil, nil, &Error{Code: wire.PreconditionFailed, Text: fmt.Sprintf("PRECONDITION_FAILED - count must be from 0 to %d", MaxGet)}
+	}
 	r, err := s.adminQueue(queueName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var entries []queue.Entry
 	var out []GotMessage
@@ -560,16 +610,27 @@ func (s *Server) Get(queueName string, count int, mode GetMode) ([]GotMessage, e
 		gm := GotMessage{Exchange: e.Msg.Exchange, RoutingKey: e.Msg.RoutingKey, Redelivered: e.Redelivered, Body: e.Msg.Body, MessageCount: remaining}
 		gm.Properties.Decode(e.Msg.Props)
 		out = append(out, gm)
+		st := &s.adminStats
+		st.deliveredGetManual.Add(1)
+		if e.Redelivered {
+			st.redelivered.Add(1)
+		}
 	}
-	switch mode {
-	case GetRequeue:
-		r.q.Requeue(entries)
-	case GetAck:
-		r.q.Ack(entries)
-	default:
-		r.q.Discard(entries)
+	var once sync.Once
+	settle = func(mode GetMode) {
+		once.Do(func() {
+			switch mode {
+			case GetRequeue:
+				r.q.Requeue(entries)
+			case GetAck:
+				r.q.Ack(entries)
+				s.adminStats.acknowledged.Add(uint64(len(entries)))
+			default:
+				r.q.Discard(entries)
+			}
+		})
 	}
-	return out, nil
+	return out, settle, nil
 }
 
 // CloseConnection closes an open connection with 320 CONNECTION_FORCED

@@ -79,6 +79,7 @@ func (rc *replyConsumer) deliver(m *queue.Message) bool {
 		return false
 	}
 	ch.nextTag = tag
+	ch.c.stats.deliveredConsumeAuto.Add(1)
 	return true
 }
 
@@ -148,6 +149,14 @@ func (ch *channel) publishReply(m *queue.Message, mandatory bool) {
 	delivered := false
 	if rc := ch.c.vh.replies.get(m.RoutingKey); rc != nil {
 		delivered = rc.deliver(m)
+	}
+	switch {
+	case delivered:
+		ch.c.stats.routed.Add(1)
+	case mandatory:
+		ch.c.stats.unroutableReturned.Add(1)
+	default:
+		ch.c.stats.unroutableDropped.Add(1)
 	}
 	if !delivered && mandatory {
 		ch.c.out.sendContent(ch.id, &wire.BasicReturn{

@@ -35,7 +35,6 @@ type outbox struct {
 	kicks      []*queue.Queue
 	deliver    wire.BasicDeliver // scratch for appendDelivery
 	frameMax   uint32
-	err        error // the first encoding error, for the log
 }
 
 func newOutbox(nc net.Conn) *outbox {
@@ -57,9 +56,12 @@ func (o *outbox) sendMethod(channel uint16, m wire.Method) {
 	o.signal()
 }
 
-func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
+// appendMethodLocked queues a method frame; false if it could not be
+// encoded (a string too long for a shortstr), and then the content that
+// would follow it must not be sent either.
+func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) bool {
 	if o.closed || o.connClosed && channel != 0 {
-		return
+		return false
 	}
 	switch m.(type) {
 	case *wire.ConnectionClose, *wire.ConnectionCloseOk:
@@ -67,12 +69,10 @@ func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) {
 	}
 	b, err := wire.AppendMethodFrame(o.buf, channel, m)
 	if err != nil {
-		if o.err == nil {
-			o.err = err
-		}
-		return
+		return false
 	}
 	o.buf = b
+	return true
 }
 
 // appendContentLocked queues a content header and body frames.
@@ -88,8 +88,9 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 // its message, as one unit.
 func (o *outbox) sendContent(channel uint16, method wire.Method, m *queue.Message) {
 	o.mu.Lock()
-	o.appendMethodLocked(channel, method)
-	o.appendContentLocked(channel, m)
+	if o.appendMethodLocked(channel, method) {
+		o.appendContentLocked(channel, m)
+	}
 	o.mu.Unlock()
 	o.signal()
 }
@@ -115,7 +116,10 @@ func (o *outbox) appendDelivery(channel uint16, q *queue.Queue, consumerTag stri
 	d := &o.deliver
 	d.ConsumerTag, d.DeliveryTag, d.Redelivered = consumerTag, tag, e.Redelivered
 	d.Exchange, d.RoutingKey = e.Msg.Exchange, e.Msg.RoutingKey
-	o.appendMethodLocked(channel, d)
+	if !o.appendMethodLocked(channel, d) {
+		o.mu.Unlock()
+		return false
+	}
 	o.appendContentLocked(channel, e.Msg)
 	o.mu.Unlock()
 	o.signal()

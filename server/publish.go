@@ -205,9 +205,8 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 	clear(routed)
 	ch.routed = routed[:0]
 	switch {
-	case delivered > 0:
+	case delivered > 0 || rejected: // a full queue was reached: routed, as RabbitMQ counts
 		ch.c.stats.routed.Add(1)
-	case rejected:
 	case mandatory:
 		ch.c.stats.unroutableReturned.Add(1)
 	default:

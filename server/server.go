@@ -35,6 +35,7 @@ type Server struct {
 	conns map[*conn]struct{}
 	// closedTotals holds the counters of the connections that have ended.
 	closedTotals Counters
+	adminStats   connStats // publishes and gets made through the admin interface; atomics
 	shutdown     bool
 }
 

@@ -6,8 +6,9 @@ import "sync/atomic"
 // RabbitMQ's rabbitmq_global_messages_* metrics. Each is written by the
 // goroutine doing the work (the reader for publishes and acks, a queue's
 // publisher for deliveries, the store loop for confirms) with an atomic
-// add on the connection's own counters, so no two connections share a
-// cache line and nothing takes a lock for them. Scrapes sum the open
+// add on the connection's own counters, so publishers on different
+// connections do not contend on one global counter, and nothing takes a
+// lock for them. Scrapes sum the open
 // connections' counters and those folded into the server's totals when
 // connections end.
 type connStats struct {
@@ -97,6 +98,7 @@ func (s *Server) Counters() Counters {
 		c.add(&cn.stats)
 	}
 	s.mu.Unlock()
+	c.add(&s.adminStats)
 	b := &s.vhost.stats
 	c.ConnectionsOpened = b.connectionsOpened.Load()
 	c.ConnectionsClosed = b.connectionsClosed.Load()

@@ -222,7 +222,7 @@ func TestHelpIsGeneratedFromFlags(t *testing.T) {
 
 func TestHelpDocumentsConfigFile(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--help")
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
@@ -299,7 +299,7 @@ func TestConfigFileStartsBroker(t *testing.T) {
 func TestConfigFileErrorStopsBroker(t *testing.T) {
 	path := writeConfig(t, "amqp-addr = 127.0.0.1:0\ndata-dir = "+t.TempDir()+"\namqp-adr = 127.0.0.1:0\n")
 	cmd := exec.Command(os.Args[0], "--config", path)
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -42,7 +42,7 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 func checkStore(t *testing.T, dir string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "--check", "--data-dir", dir)
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "store is consistent") {
 		t.Fatalf("warren --check --data-dir %s: %v\n%s", dir, err, out)
@@ -300,7 +300,7 @@ func TestSecondBinarySameDataDir(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), crashWait) // a failure bound only
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "--data-dir", dir, "--amqp-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("a second warren on %s did not give up: it waits for the lock\n%s", dir, out)

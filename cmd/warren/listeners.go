@@ -53,7 +53,7 @@ func startHTTP(srv *server.Server, loopbackUsers []string, logger *slog.Logger, 
 		}
 		lns = append(lns, ln)
 		hl.addrs[l.name] = ln.Addr().String()
-		hs := &http.Server{Handler: l.handler(), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: l.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 		hl.servers = append(hl.servers, hs)
 	}
 	for i, hs := range hl.servers {

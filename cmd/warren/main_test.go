@@ -15,6 +15,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// testEnv runs the test binary as the warren binary, with its HTTP
+// listeners on free loopback ports unless a test says otherwise, so tests in
+// parallel (and a RabbitMQ on this machine) do not clash.
+var testEnv = []string{"WARREN_TEST_RUN_MAIN=1", "WARREN_HTTP_ADDR=127.0.0.1:0", "WARREN_METRICS_ADDR=127.0.0.1:0"}
+
 // TestMain lets the test binary act as the warren binary, so the tests below
 // can run it as a real subprocess.
 func TestMain(m *testing.M) {
@@ -28,9 +33,7 @@ func TestMain(m *testing.M) {
 func startWarren(t testing.TB, env []string, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	// The HTTP listeners take free ports unless the test says otherwise,
-	// so tests in parallel (and a RabbitMQ on this machine) do not clash.
-	cmd.Env = append(append(os.Environ(), "WARREN_TEST_RUN_MAIN=1", "WARREN_HTTP_ADDR=127.0.0.1:0", "WARREN_METRICS_ADDR=127.0.0.1:0"), env...)
+	cmd.Env = append(append(os.Environ(), testEnv...), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +165,7 @@ func TestSIGTERMClosesClientsWith320AndExits(t *testing.T) {
 
 func TestHelpDocumentsEverySetting(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--help")
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
@@ -176,7 +179,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 
 func TestBadFlagValueFails(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--log-format", "xml", "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--log-format") {
 		t.Fatalf("want a failure naming --log-format, got err=%v:\n%s", err, out)
@@ -219,7 +222,7 @@ func TestUsersFlag(t *testing.T) {
 
 func TestBadUsersFlag(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--users", "alice", "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "WARREN_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), testEnv...)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--users") {
 		t.Fatalf("want a failure naming --users, got err=%v:\n%s", err, out)

@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,6 +35,26 @@ func endpoint(srv *server.Server, perObject bool) http.Handler {
 		newCollector(srv, perObject),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// labelValue makes a name a valid label value: Prometheus wants UTF-8,
+// AMQP names may be any bytes. Invalid bytes are written as \xNN, so two
+// names stay two series.
+func labelValue(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[0])
+		} else {
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // RabbitMQ's label values for the one protocol and queue type Warren has.
@@ -260,7 +283,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		vhost := c.srv.Vhost()
 		for _, q := range queues {
 			for i, g := range queueGauges {
-				gauge(c.queues[i], g.value(q), vhost, q.Name)
+				gauge(c.queues[i], g.value(q), vhost, labelValue(q.Name))
 			}
 		}
 	} else {

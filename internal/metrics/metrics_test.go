@@ -310,3 +310,91 @@ func TestStore(t *testing.T) {
 		}
 	}
 }
+
+// TestOddQueueName: AMQP queue names need not be UTF-8, Prometheus label
+// values must be. Such a queue is shown escaped, and the queues after it
+// and the rest of the scrape are still there.
+func TestOddQueueName(t *testing.T) {
+	b := startBroker(t)
+	conn := b.dial(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "q\xff", "z"} {
+		if _, err := ch.QueueDeclare(name, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Publish("", name, false, false, amqp.Publishing{Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.waitFor(t, "/metrics/per-object", map[string]float64{
+		`rabbitmq_queue_messages_ready{queue="a",vhost="/"}`:      1,
+		`rabbitmq_queue_messages_ready{queue="q\\xff",vhost="/"}`: 1,
+		`rabbitmq_queue_messages_ready{queue="z",vhost="/"}`:      1,
+	})
+	if _, ok := got["warren_store_commits_total"]; !ok {
+		t.Error("the scrape lost warren_store_commits_total")
+	}
+}
+
+// TestRoutedCounts: a message a full reject-publish queue refused was
+// routed (RabbitMQ counts it so); a direct reply-to reply is routed and
+// delivered.
+func TestRoutedCounts(t *testing.T) {
+	b := startBroker(t)
+	conn := b.dial(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("full", false, false, false, false, amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2))
+	for range 2 {
+		if err := ch.Publish("", "full", false, false, amqp.Publishing{Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c1, c2 := <-confirms, <-confirms; !c1.Ack || c2.Ack {
+		t.Fatalf("confirms %v %v, want an ack then a nack", c1, c2)
+	}
+	rch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies, err := rch.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rch.QueueDeclare("requests", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rch.Publish("", "requests", false, false, amqp.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("req")}); err != nil {
+		t.Fatal(err)
+	}
+	req, ok, err := ch.Get("requests", true)
+	if err != nil || !ok {
+		t.Fatalf("get request: %v %v", ok, err)
+	}
+	ch2, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch2.Publish("", req.ReplyTo, false, false, amqp.Publishing{Body: []byte("reply")}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, replies)
+	b.waitFor(t, "/metrics", map[string]float64{
+		`rabbitmq_global_messages_received_total{protocol="amqp091"}`:                                                     4,
+		`rabbitmq_global_messages_routed_total{protocol="amqp091"}`:                                                       4,
+		`rabbitmq_global_messages_unroutable_dropped_total{protocol="amqp091"}`:                                           0,
+		`rabbitmq_global_messages_delivered_consume_auto_ack_total{protocol="amqp091",queue_type="rabbit_classic_queue"}`: 1,
+		`rabbitmq_global_messages_delivered_get_auto_ack_total{protocol="amqp091",queue_type="rabbit_classic_queue"}`:     1,
+	})
+}

@@ -157,30 +157,67 @@ func (a *api) definitionsPost(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	// Every vhost first: nothing is applied from a file naming another.
 	for _, x := range d.Exchanges {
 		if err := check(x.Vhost); err != nil {
 			return err
-		}
-		if err := a.srv.DeclareExchange(server.ExchangeInfo{Name: x.Name, Type: x.Type, Durable: x.Durable, AutoDelete: x.AutoDelete, Internal: x.Internal, Arguments: tableFromJSON(x.Arguments)}); err != nil {
-			return badRequest("exchange %q: %v", x.Name, err)
 		}
 	}
 	for _, q := range d.Queues {
 		if err := check(q.Vhost); err != nil {
 			return err
 		}
-		if err := a.srv.DeclareQueue(server.QueueInfo{Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Arguments: tableFromJSON(q.Arguments)}); err != nil {
-			return badRequest("queue %q: %v", q.Name, err)
-		}
 	}
 	for _, b := range d.Bindings {
 		if err := check(b.Vhost); err != nil {
 			return err
 		}
+	}
+	// Then each object in turn; if one is refused, what this import
+	// created is removed again, so a bad file leaves the broker as it was
+	// (but for objects it found and left alone).
+	var undo []func()
+	rollback := func(err error) error {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return err
+	}
+	for _, x := range d.Exchanges {
+		_, existed := a.srv.Exchange(x.Name)
+		if err := a.srv.DeclareExchange(server.ExchangeInfo{Name: x.Name, Type: x.Type, Durable: x.Durable, AutoDelete: x.AutoDelete, Internal: x.Internal, Arguments: tableFromJSON(x.Arguments)}); err != nil {
+			return rollback(badRequest("exchange %q: %v", x.Name, err))
+		}
+		if existed != nil {
+			undo = append(undo, func() { a.srv.DeleteExchange(x.Name, false) })
+		}
+	}
+	for _, q := range d.Queues {
+		_, existed := a.srv.Queue(q.Name)
+		if err := a.srv.DeclareQueue(server.QueueInfo{Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Arguments: tableFromJSON(q.Arguments)}); err != nil {
+			return rollback(badRequest("queue %q: %v", q.Name, err))
+		}
+		if existed != nil {
+			undo = append(undo, func() { a.srv.DeleteQueue(q.Name, false, false) })
+		}
+	}
+	have := map[string]bool{}
+	for _, b := range a.srv.Bindings() {
+		have[bindingKey(b)] = true
+	}
+	for _, b := range d.Bindings {
 		bi := server.BindingInfo{Source: b.Source, Destination: b.Destination, DestinationType: b.DestinationType, RoutingKey: b.RoutingKey, Arguments: tableFromJSON(b.Arguments)}
 		if err := a.srv.Bind(bi); err != nil {
-			return badRequest("binding %s -> %s %q: %v", b.Source, b.Destination, b.RoutingKey, err)
+			return rollback(badRequest("binding %s -> %s %q: %v", b.Source, b.Destination, b.RoutingKey, err))
+		}
+		if !have[bindingKey(bi)] {
+			undo = append(undo, func() { a.srv.Unbind(bi) })
 		}
 	}
 	return noContent(w)
+}
+
+// bindingKey identifies a binding among others.
+func bindingKey(b server.BindingInfo) string {
+	return b.Source + "\x00" + b.DestinationType + "\x00" + b.Destination + "\x00" + propertiesKey(b)
 }

@@ -90,7 +90,7 @@ func (a *api) exchangeDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := a.vhost(r); err != nil {
 		return err
 	}
-	if err := a.srv.DeleteExchange(r.PathValue("name"), queryBool(r, "if-unused")); err != nil {
+	if err := a.srv.DeleteExchange(exchangeName(r.PathValue("name")), queryBool(r, "if-unused")); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -287,6 +287,7 @@ func (a *api) queueGet(w http.ResponseWriter, r *http.Request) error {
 type queueBody struct {
 	Durable    *bool          `json:"durable"`
 	AutoDelete bool           `json:"auto_delete"`
+	Exclusive  bool           `json:"exclusive"`
 	Arguments  map[string]any `json:"arguments"`
 	Node       string         `json:"node"`
 }
@@ -303,7 +304,7 @@ func (a *api) queuePut(w http.ResponseWriter, r *http.Request) error {
 	_, existed := a.srv.Queue(name)
 	err := a.srv.DeclareQueue(server.QueueInfo{
 		Name: name, Durable: body.Durable == nil || *body.Durable, AutoDelete: body.AutoDelete,
-		Arguments: tableFromJSON(body.Arguments),
+		Exclusive: body.Exclusive, Arguments: tableFromJSON(body.Arguments),
 	})
 	if err != nil {
 		return err
@@ -370,15 +371,15 @@ func (a *api) queueMessages(w http.ResponseWriter, r *http.Request) error {
 	if body.Encoding != "" && body.Encoding != "auto" && body.Encoding != "base64" {
 		return badRequest("unknown encoding %q", body.Encoding)
 	}
-	if body.Count < 0 {
-		return badRequest("count must not be negative")
-	}
-	got, err := a.srv.Get(r.PathValue("name"), body.Count, mode)
+	got, settle, err := a.srv.Get(r.PathValue("name"), body.Count)
 	if errors.Is(err, server.ErrNotFound) {
 		return notFound("NOT_FOUND - no queue '%s' in vhost '%s'", r.PathValue("name"), a.srv.Vhost())
 	} else if err != nil {
 		return err
 	}
+	// Until the answer is encoded the messages go back on any failure;
+	// then they are settled as asked and the answer is sent.
+	defer settle(server.GetRequeue)
 	out := []map[string]any{}
 	for _, m := range got {
 		payload := m.Body
@@ -397,7 +398,14 @@ func (a *api) queueMessages(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, item)
 	}
-	return ok(w, out)
+	data, err := encodeJSON(out)
+	if err != nil {
+		return err
+	}
+	settle(mode)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(data)
+	return nil
 }
 
 func (a *api) queueBindings(w http.ResponseWriter, r *http.Request) error {

@@ -8,10 +8,12 @@
 package mgmt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,6 +97,16 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.authenticate(w, r); !ok {
 		return
 	}
+	// A form post from another site (no preflight) is not JSON: refused,
+	// as RabbitMQ does, so a browser holding credentials cannot be made to
+	// act.
+	if r.ContentLength != 0 || r.Method == http.MethodPost || r.Method == http.MethodPut {
+		switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+		case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+			writeError(w, &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"})
+			return
+		}
+	}
 	raw := strings.Split(strings.Trim(escaped, "/"), "/")
 	segs := make([]string, len(raw))
 	for i, s := range raw {
@@ -114,10 +126,16 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rt.method != r.Method {
 			continue
 		}
+		empty := false
 		for i, s := range rt.segs {
 			if strings.HasPrefix(s, "{") {
 				r.SetPathValue(strings.Trim(s, "{}"), segs[i])
+				empty = empty || segs[i] == ""
 			}
+		}
+		if empty { // "/api/queues//q": no vhost (or name) named ""
+			writeError(w, errNotFound)
+			return
 		}
 		if err := rt.h(w, r); err != nil {
 			writeError(w, err)
@@ -208,7 +226,7 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (string, bool
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not_authorized", "reason": "Login failed"})
+	_ = writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not_authorized", "reason": "Login failed"})
 	return "", false
 }
 
@@ -261,7 +279,9 @@ func writeError(w http.ResponseWriter, err error) {
 	default:
 		he = &httpError{http.StatusInternalServerError, "internal_error", err.Error()}
 	}
-	writeJSON(w, he.status, map[string]string{"error": he.kind, "reason": he.reason})
+	if writeJSON(w, he.status, map[string]string{"error": he.kind, "reason": he.reason}) != nil {
+		http.Error(w, he.reason, he.status)
+	}
 }
 
 // withoutCodeName drops the "PRECONDITION_FAILED - " an AMQP client would
@@ -274,18 +294,32 @@ func withoutCodeName(text string) string {
 	return rest
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	data, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	w.Write(data)
+	return nil
+}
+
+// encodeJSON encodes v whole before anything is written, so a value that
+// cannot be encoded is a 500, not a 200 with half a body.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode the answer: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func ok(w http.ResponseWriter, v any) error {
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return writeJSON(w, http.StatusOK, v)
 }
 
 func noContent(w http.ResponseWriter) error {

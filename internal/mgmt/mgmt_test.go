@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -808,4 +809,112 @@ func TestErrorAnswers(t *testing.T) {
 	if got, body := e.doAs("guest", "wrong", "GET", "/api/overview", nil, nil); got != 401 || !strings.Contains(string(body), "Login failed") {
 		t.Errorf("bad password: %d %s", got, body)
 	}
+}
+
+// TestOddValues: AMQP allows what JSON cannot carry (NaN, infinities),
+// and JSON numbers a double cannot hold. Neither may break an answer, and
+// a get that cannot be answered must not lose its messages.
+func TestOddValues(t *testing.T) {
+	e := newEnv(t)
+	e.fresh()
+	c := e.dial("odd")
+	ch := e.channel(c)
+	q := "odd.q"
+	if _, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-odd": math.NaN()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish("", q, false, false, amqp.Publishing{Headers: amqp.Table{"inf": math.Inf(1)}, Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	e.getObject0("POST", "/api/exchanges/%2F/amq.default/publish", map[string]any{
+		"properties": map[string]any{"headers": map[string]any{"big": json.Number("1e400")}}, "routing_key": q, "payload": "b", "payload_encoding": "string"})
+	e.eventually("2 messages", func() bool { return num(e.getObject("/api/queues/%2F/" + q)["messages"]) == 2 })
+	if args := e.getObject("/api/queues/%2F/" + q)["arguments"].(map[string]any); args["x-odd"] != "NaN" {
+		t.Errorf("NaN argument shown as %v", args["x-odd"])
+	}
+	msgs := e.getList0("POST", "/api/queues/%2F/"+q+"/get", map[string]any{"count": 2, "ackmode": "ack_requeue_false", "encoding": "auto"})
+	if len(msgs) != 2 {
+		t.Fatalf("got %v", msgs)
+	}
+	if h := msgs[0]["properties"].(map[string]any)["headers"].(map[string]any); h["inf"] != "+Inf" {
+		t.Errorf("infinite header shown as %v", h["inf"])
+	}
+	if h := msgs[1]["properties"].(map[string]any)["headers"].(map[string]any); h["big"] != "1e400" {
+		t.Errorf("1e400 header kept as %v", h["big"])
+	}
+	if n := num(e.getObject("/api/queues/%2F/" + q)["messages"]); n != 0 {
+		t.Errorf("%d messages left after ack_requeue_false", n)
+	}
+	e.want(200, "GET", "/api/definitions", nil)
+}
+
+func TestRefusedInput(t *testing.T) {
+	e := newEnv(t)
+	q := unique("mgmt.ref")
+	e.cleanupQueue(q)
+	e.want(201, "PUT", "/api/queues/%2F/"+q, map[string]any{"durable": false})
+	long := strings.Repeat("k", 300)
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/api/exchanges/%2F/" + long, map[string]any{"type": "direct"}},
+		{"PUT", "/api/queues/%2F/" + strings.Repeat("q", 40000), map[string]any{"durable": true}},
+		{"POST", "/api/exchanges/%2F/amq.default/publish", map[string]any{"properties": map[string]any{}, "routing_key": long, "payload": "", "payload_encoding": "string"}},
+		{"POST", "/api/bindings/%2F/e/amq.direct/q/" + q, map[string]any{"routing_key": long}},
+		{"POST", "/api/queues/%2F/" + q + "/get", map[string]any{"count": 1 << 30, "ackmode": "ack_requeue_true", "encoding": "auto"}},
+		{"PUT", "/api/queues/%2F/" + unique("mgmt.excl"), map[string]any{"exclusive": true}},
+		{"PUT", "/api/queues/%2F/" + q, "not an object"},
+		{"PUT", "/api/queues/%2F/" + q, map[string]any{"arguments": "not an object"}},
+	} {
+		path := c.path
+		if len(path) > 80 {
+			path = path[:80] + "…"
+		}
+		if got, body := e.do(c.method, c.path, c.body); got != 400 && got != 414 {
+			t.Errorf("%s %s: %d %.200s, want 400", c.method, path, got, body)
+		}
+	}
+	// A form post (what another site could make a browser send) is
+	// refused before it acts.
+	u := e.base + "/api/queues/%2F/" + q + "/get"
+	req, _ := http.NewRequest("POST", u, strings.NewReader(`{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}`))
+	req.URL.Opaque = "//" + req.URL.Host + "/api/queues/%2F/" + q + "/get"
+	req.SetBasicAuth("guest", "guest")
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 415 {
+		t.Errorf("text/plain POST: %d, want 415", resp.StatusCode)
+	}
+	e.want(404, "GET", "/api/queues//"+q, nil)
+}
+
+func TestImportIsWholeOrNothing(t *testing.T) {
+	e := newEnv(t)
+	e.fresh()
+	bad := map[string]any{
+		"exchanges": []any{map[string]any{"name": "whole.x", "vhost": "/", "type": "fanout", "durable": true, "arguments": map[string]any{}}},
+		"queues": []any{
+			map[string]any{"name": "whole.q1", "vhost": "/", "durable": true, "arguments": map[string]any{}},
+			map[string]any{"name": "whole.q2", "vhost": "/", "durable": true, "arguments": map[string]any{"x-max-length": "ten"}},
+		},
+		"bindings": []any{},
+	}
+	if got, body := e.do("POST", "/api/definitions", bad); got != 400 {
+		t.Fatalf("import with a bad queue: %d %s", got, body)
+	}
+	e.want(404, "GET", "/api/exchanges/%2F/whole.x", nil)
+	e.want(404, "GET", "/api/queues/%2F/whole.q1", nil)
+	// A binding to something neither there nor in the file.
+	bad["queues"] = bad["queues"].([]any)[:1]
+	bad["bindings"] = []any{map[string]any{"source": "whole.x", "vhost": "/", "destination": "nowhere", "destination_type": "queue", "routing_key": "", "arguments": map[string]any{}}}
+	if got, body := e.do("POST", "/api/definitions", bad); got != 400 {
+		t.Fatalf("import with a dangling binding: %d %s", got, body)
+	}
+	e.want(404, "GET", "/api/exchanges/%2F/whole.x", nil)
+	e.want(404, "GET", "/api/queues/%2F/whole.q1", nil)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -52,8 +53,21 @@ func jsonValue(v any) any {
 		return v.Unix()
 	case wire.Decimal:
 		return fmt.Sprint(v)
+	case float64:
+		return finite(v)
+	case float32:
+		return finite(float64(v))
 	}
 	return v
+}
+
+// finite keeps a number JSON can carry; NaN and the infinities, which AMQP
+// doubles may be and JSON numbers may not, become text.
+func finite(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return f
 }
 
 // fromJSON turns decoded JSON (with json.Number) into AMQP table values:
@@ -64,8 +78,10 @@ func fromJSON(v any) any {
 		if i, err := v.Int64(); err == nil {
 			return i
 		}
-		f, _ := v.Float64()
-		return f
+		if f, err := v.Float64(); err == nil && !math.IsInf(f, 0) {
+			return f
+		}
+		return string(v) // out of a double's range: kept as written
 	case map[string]any:
 		t := make(wire.Table, len(v))
 		for k, x := range v {
@@ -361,10 +377,11 @@ func (a *api) aliveness(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.srv.Publish("", name, wire.Properties{}, []byte("test_message")); err != nil {
 		return err
 	}
-	got, err := a.srv.Get(name, 1, server.GetAck)
+	got, settle, err := a.srv.Get(name, 1)
 	if err != nil {
 		return err
 	}
+	settle(server.GetAck)
 	if len(got) != 1 || string(got[0].Body) != "test_message" {
 		return ok(w, map[string]string{"status": "failed", "reason": "the test message did not come back"})
 	}
