@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,13 +96,13 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.authenticate(w, r); !ok {
 		return
 	}
-	// A form post from another site (no preflight) is not JSON: refused,
-	// as RabbitMQ does, so a browser holding credentials cannot be made to
-	// act.
-	if r.ContentLength != 0 || r.Method == http.MethodPost || r.Method == http.MethodPut {
-		switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
-		case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
-			writeError(w, &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"})
+	// A browser holding credentials for this API could be made to post
+	// to it by another site (a form post needs no preflight). Browsers say
+	// where such a request comes from; scripts (curl -d, which RabbitMQ
+	// accepts whatever its Content-Type) send no Origin and are unaffected.
+	if origin := r.Header.Get("Origin"); origin != "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+			writeError(w, &httpError{http.StatusForbidden, "forbidden", "cross-origin request refused"})
 			return
 		}
 	}
