@@ -11,6 +11,7 @@ import (
 // exchange, with the x-death header RabbitMQ adds. It runs without any lock
 // held (queue.SetDeadHook).
 func (vh *vhost) deadLetter(r *queueRec, dead []queue.Dead) {
+	vh.stats.countDead(dead, r.hasDLX)
 	if !r.hasDLX {
 		return
 	}

@@ -1,6 +1,10 @@
 package server
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/warrenmq/warren/queue"
+)
 
 // connStats are one connection's message counters, the sources of
 // RabbitMQ's rabbitmq_global_messages_* metrics. Each is written by the
@@ -46,6 +50,14 @@ type Counters struct {
 	Acknowledged           uint64 `json:"acknowledged"`
 	GetEmpty               uint64 `json:"get_empty"`
 
+	// Messages that died in a queue (expired, dropped by a length limit,
+	// rejected without requeue), by whether the queue has a dead-letter
+	// exchange: RabbitMQ's rabbitmq_global_messages_dead_lettered_*_total
+	// with dead_letter_strategy "at_most_once" and "disabled".
+	DeadLetteredExpired  DeadLetterCounts `json:"dead_lettered_expired"`
+	DeadLetteredMaxLen   DeadLetterCounts `json:"dead_lettered_maxlen"`
+	DeadLetteredRejected DeadLetterCounts `json:"dead_lettered_rejected"`
+
 	ConnectionsOpened uint64 `json:"connections_opened"`
 	ConnectionsClosed uint64 `json:"connections_closed"`
 	ChannelsOpened    uint64 `json:"channels_opened"`
@@ -53,6 +65,12 @@ type Counters struct {
 	QueuesDeclared    uint64 `json:"queues_declared"`
 	QueuesCreated     uint64 `json:"queues_created"`
 	QueuesDeleted     uint64 `json:"queues_deleted"`
+}
+
+// DeadLetterCounts split dead messages by what became of them.
+type DeadLetterCounts struct {
+	AtMostOnce uint64 `json:"at_most_once"` // republished to the dead-letter exchange
+	Disabled   uint64 `json:"disabled"`     // dropped: the queue has no dead-letter exchange
 }
 
 // Delivered is every message handed to a client: consumed or got, with or
@@ -88,6 +106,33 @@ type brokerStats struct {
 	queuesDeclared    atomic.Uint64
 	queuesCreated     atomic.Uint64
 	queuesDeleted     atomic.Uint64
+	// dead counts dead messages by reason (deadExpired, deadMaxLen,
+	// deadRejected) and strategy (0 at most once, 1 disabled).
+	dead [3][2]atomic.Uint64
+}
+
+const (
+	deadExpired = iota
+	deadMaxLen
+	deadRejected
+)
+
+// countDead counts a queue's dead messages.
+func (b *brokerStats) countDead(dead []queue.Dead, hasDLX bool) {
+	strategy := 0
+	if !hasDLX {
+		strategy = 1
+	}
+	for _, d := range dead {
+		switch d.Reason {
+		case queue.Expired:
+			b.dead[deadExpired][strategy].Add(1)
+		case queue.MaxLen:
+			b.dead[deadMaxLen][strategy].Add(1)
+		case queue.Rejected:
+			b.dead[deadRejected][strategy].Add(1)
+		}
+	}
 }
 
 // Counters returns the message counters since the broker started.
@@ -107,5 +152,9 @@ func (s *Server) Counters() Counters {
 	c.QueuesDeclared = b.queuesDeclared.Load()
 	c.QueuesCreated = b.queuesCreated.Load()
 	c.QueuesDeleted = b.queuesDeleted.Load()
+	load := func(reason int) DeadLetterCounts {
+		return DeadLetterCounts{AtMostOnce: b.dead[reason][0].Load(), Disabled: b.dead[reason][1].Load()}
+	}
+	c.DeadLetteredExpired, c.DeadLetteredMaxLen, c.DeadLetteredRejected = load(deadExpired), load(deadMaxLen), load(deadRejected)
 	return c
 }

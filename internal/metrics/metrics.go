@@ -84,6 +84,27 @@ type counterDesc struct {
 	labels []string
 }
 
+// deadLetterCounters are RabbitMQ's dead-letter totals for classic
+// queues: one family per reason, one series per strategy.
+var deadLetterCounters = func() []counterDesc {
+	var out []counterDesc
+	for _, f := range []struct {
+		name, help string
+		get        func(server.Counters) server.DeadLetterCounts
+	}{
+		{"rabbitmq_global_messages_dead_lettered_expired_total", "Total number of messages dead-lettered due to message TTL exceeded", func(c server.Counters) server.DeadLetterCounts { return c.DeadLetteredExpired }},
+		{"rabbitmq_global_messages_dead_lettered_maxlen_total", "Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx", func(c server.Counters) server.DeadLetterCounts { return c.DeadLetteredMaxLen }},
+		{"rabbitmq_global_messages_dead_lettered_rejected_total", "Total number of messages dead-lettered due to basic.reject or basic.nack", func(c server.Counters) server.DeadLetterCounts { return c.DeadLetteredRejected }},
+	} {
+		d := desc(f.name, f.help, []string{"queue_type", "dead_letter_strategy"})
+		out = append(out,
+			counterDesc{d, func(c server.Counters) uint64 { return f.get(c).AtMostOnce }, []string{queueType, "at_most_once"}},
+			counterDesc{d, func(c server.Counters) uint64 { return f.get(c).Disabled }, []string{queueType, "disabled"}},
+		)
+	}
+	return out
+}()
+
 // brokerCounters are RabbitMQ's node-wide counters of objects coming and
 // going, in RabbitMQ's order.
 var brokerCounters = []counterDesc{
@@ -234,6 +255,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range globalCounters {
 		ch <- d.desc
 	}
+	for i := 0; i < len(deadLetterCounters); i += 2 { // two series per family
+		ch <- deadLetterCounters[i].desc
+	}
 	for _, d := range c.queues {
 		ch <- d
 	}
@@ -270,6 +294,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d)
 	}
 	for _, d := range globalCounters {
+		counter(d)
+	}
+	for _, d := range deadLetterCounters {
 		counter(d)
 	}
 	gauge(connectionsDesc, float64(overview.Connections))

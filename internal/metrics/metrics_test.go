@@ -398,3 +398,48 @@ func TestRoutedCounts(t *testing.T) {
 		`rabbitmq_global_messages_delivered_get_auto_ack_total{protocol="amqp091",queue_type="rabbit_classic_queue"}`:     1,
 	})
 }
+
+// TestDeadLettered: the same traffic gave these counts on RabbitMQ 3.10:
+// an expiry in a queue without a dead-letter exchange, a drop-head
+// overflow without one, a rejection in a queue with one.
+func TestDeadLettered(t *testing.T) {
+	b := startBroker(t)
+	conn := b.dial(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		name string
+		args amqp.Table
+	}{
+		{"dl.ttl", amqp.Table{"x-message-ttl": int32(0)}},
+		{"dl.rej", amqp.Table{"x-dead-letter-exchange": "amq.fanout"}},
+		{"dl.max", amqp.Table{"x-max-length": int32(1)}},
+	} {
+		if _, err := ch.QueueDeclare(q.name, false, false, false, false, q.args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"dl.ttl", "dl.rej", "dl.max", "dl.max"} {
+		if err := ch.Publish("", q, false, false, amqp.Publishing{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The publishes went first on this channel, so the message is there.
+	d, ok, err := ch.Get("dl.rej", false)
+	if err != nil || !ok {
+		t.Fatalf("get: %v %v", ok, err)
+	}
+	if err := d.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	const cq = `queue_type="rabbit_classic_queue"`
+	b.waitFor(t, "/metrics", map[string]float64{
+		`rabbitmq_global_messages_dead_lettered_expired_total{dead_letter_strategy="disabled",` + cq + `}`:      1,
+		`rabbitmq_global_messages_dead_lettered_expired_total{dead_letter_strategy="at_most_once",` + cq + `}`:  0,
+		`rabbitmq_global_messages_dead_lettered_maxlen_total{dead_letter_strategy="disabled",` + cq + `}`:       1,
+		`rabbitmq_global_messages_dead_lettered_rejected_total{dead_letter_strategy="at_most_once",` + cq + `}`: 1,
+		`rabbitmq_global_messages_dead_lettered_rejected_total{dead_letter_strategy="disabled",` + cq + `}`:     0,
+	})
+}
