@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -36,7 +35,7 @@ type conn struct {
 	id  uint64
 	log *slog.Logger
 	out *outbox
-	br  *bufio.Reader
+	br  *connReader
 	r   *wire.Reader
 	dec *wire.Decoder
 
@@ -73,9 +72,12 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(start.Add(c.srv.opts.HandshakeTimeout))
 	// RabbitMQ takes the AMQP 0-9 header for 0-9-1 and answers it with
 	// connection.start, as here.
-	if h, _ := c.br.Peek(8); string(h) == amqp09Header {
-		c.br.Discard(8)
-	} else if err := wire.ReadProtocolHeader(c.br); err != nil {
+	var h [8]byte
+	_, err := io.ReadFull(c.br, h[:])
+	if err == nil && string(h[:]) != amqp09Header {
+		err = wire.ReadProtocolHeader(bytes.NewReader(h[:]))
+	}
+	if err != nil {
 		if errors.Is(err, wire.ErrBadProtocolHeader) {
 			c.nc.Write(wire.ProtocolHeader)
 		}
@@ -85,7 +87,7 @@ func (c *conn) serve() {
 	c.r.SetMaxFrameSize(withFrameFudge(wire.FrameMinSize))
 	c.srv.startGoroutine(func() { c.out.run(c.heartbeatInterval) })
 	c.sendStart()
-	err := c.readLoop()
+	err = c.readLoop()
 	c.teardown()
 	if c.state == opened {
 		c.log.Info("connection closed", "user", c.user, "duration", time.Since(start).Round(time.Millisecond), "reason", errString(err))

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +109,7 @@ func (s *Server) Serve() error {
 			tc.SetNoDelay(true)
 		}
 		id := s.ids.Add(1)
-		br := bufio.NewReaderSize(nc, 64<<10)
+		br := newConnReader(nc)
 		c := &conn{
 			srv: s, nc: nc, id: id,
 			log:        s.opts.Logger.With("conn", id, "peer", nc.RemoteAddr().String()),

@@ -49,9 +49,10 @@ type Reader struct {
 // NewReader returns a Reader of frames of at most maxFrameSize bytes, the
 // whole frame (7-byte header, payload and end byte) as AMQP frame_max
 // counts it. 0 is not "unlimited": it means FrameMinSize. r should be
-// buffered; if it is not a *bufio.Reader it is wrapped in one.
+// buffered (a *bufio.Reader, or any reader with a Buffered method); if it
+// is not, it is wrapped in a bufio.Reader.
 func NewReader(r io.Reader, maxFrameSize uint32) *Reader {
-	if _, ok := r.(*bufio.Reader); !ok {
+	if _, ok := r.(interface{ Buffered() int }); !ok {
 		r = bufio.NewReaderSize(r, 64<<10)
 	}
 	rd := &Reader{r: r}
