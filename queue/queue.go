@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -98,7 +99,9 @@ type Queue struct {
 	next       int            // round-robin position in consumers
 	blocked    bool           // every consumer refused the last offer
 	nextSeq    uint64
-	counts     Counts // since the queue was made (or recovered)
+	counts     Counts        // since the queue was made (or recovered)
+	flow       chan struct{} // closed when the queue is no longer over; nil until Throttle asks
+	over       atomic.Bool   // written under mu; read without it by Over
 	deleted    bool
 	// exclusiveConsumer is the consumer that holds exclusive access, if any.
 	exclusiveConsumer Consumer
@@ -177,12 +180,56 @@ func ExpiryAt(now int64, ttl time.Duration) int64 {
 
 // unlockAndEmit releases q.mu and hands collected dead messages to the hook.
 func (q *Queue) unlockAndEmit() {
+	q.flowCheckLocked()
 	dead := q.pendingDead
 	q.pendingDead = nil
 	q.mu.Unlock()
 	if len(dead) > 0 && q.dead != nil {
 		q.dead(dead)
 	}
+}
+
+// Publisher flow control. A queue whose consumers fall behind, so that
+// its ready messages pass its window (it would page them out), is "over":
+// the server then holds back the connections publishing to it until the
+// backlog is down to half the window, the consumers are gone, or the queue
+// is deleted. A queue with no consumer is never over: filling it for
+// later is what it is for, and it pages to the store.
+
+// flowCheckLocked updates whether the queue is over, and wakes the
+// publishers waiting on it when it no longer is.
+func (q *Queue) flowCheckLocked() {
+	if !q.over.Load() {
+		if !q.deleted && len(q.consumers) > 0 && q.readyBytes > q.opts.Window {
+			q.over.Store(true)
+		}
+		return
+	}
+	if q.deleted || len(q.consumers) == 0 || q.readyBytes <= q.opts.Window/2 {
+		q.over.Store(false)
+		if q.flow != nil {
+			close(q.flow)
+			q.flow = nil
+		}
+	}
+}
+
+// Over reports whether the queue's consumers have fallen behind (see
+// Throttle). It takes no lock: publishers call it after every publish.
+func (q *Queue) Over() bool { return q.over.Load() }
+
+// Throttle returns a channel that is closed once the queue is no longer
+// over, or nil if it is not over now.
+func (q *Queue) Throttle() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.over.Load() {
+		return nil
+	}
+	if q.flow == nil {
+		q.flow = make(chan struct{})
+	}
+	return q.flow
 }
 
 // Publish appends m to the queue and delivers it if a consumer can take it.
@@ -512,6 +559,7 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	if found && len(q.consumers) == 0 {
 		q.touchLocked() // unused from now on
 	}
+	q.flowCheckLocked()
 	return len(q.consumers), found
 }
 
@@ -528,7 +576,9 @@ func (q *Queue) Kick() {
 func (q *Queue) Purge() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.clearReadyLocked(true)
+	n := q.clearReadyLocked(true)
+	q.flowCheckLocked()
+	return n
 }
 
 // Delete marks the queue deleted, if allowed by ifUnused (no consumers) and
@@ -561,6 +611,7 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (messages int, consumers []Consum
 	if q.leaseTimer != nil {
 		q.leaseTimer.Stop()
 	}
+	q.flowCheckLocked()
 	return messages, consumers, nil
 }
 

@@ -1632,3 +1632,80 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("Published = %d after a reject, want 1", c.Published)
 	}
 }
+
+// TestFlow: a queue whose consumers fall behind is over once its backlog
+// passes the window, and its publishers are let go once the backlog is
+// down to half the window, or it has no consumers, or it is deleted. A
+// queue without consumers is never over.
+func TestFlow(t *testing.T) {
+	opts := NoLimits()
+	opts.Window = 1000
+	released := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+
+	q := New("q", opts)
+	for i := range 20 {
+		publish(t, q, msg(i, 100))
+	}
+	if q.Over() || q.Throttle() != nil {
+		t.Fatal("a queue without consumers is over")
+	}
+
+	q = New("q", opts)
+	c := newConsumer("slow", 0) // takes nothing for now
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 { // 1000 bytes: at the window, not past it
+		publish(t, q, msg(i, 100))
+	}
+	if q.Over() {
+		t.Fatal("over at the window")
+	}
+	publish(t, q, msg(10, 100))
+	if !q.Over() {
+		t.Fatal("not over past the window")
+	}
+	wait := q.Throttle()
+	if wait == nil || released(wait) {
+		t.Fatal("Throttle gave no channel to wait on, or a closed one")
+	}
+	c.setCredit(5) // 1100 -> 600 bytes: still above half the window
+	q.Kick()
+	if released(wait) || !q.Over() {
+		t.Fatal("let go above half the window")
+	}
+	c.setCredit(1) // 500 bytes: half the window
+	q.Kick()
+	if !released(wait) || q.Over() || q.Throttle() != nil {
+		t.Fatal("not let go at half the window")
+	}
+
+	// Losing the consumers, or the queue, lets publishers go too.
+	for i := range 10 {
+		publish(t, q, msg(100+i, 100))
+	}
+	wait = q.Throttle()
+	if wait == nil {
+		t.Fatal("not over again")
+	}
+	q.RemoveConsumer(c)
+	if !released(wait) || q.Over() {
+		t.Fatal("not let go when the last consumer left")
+	}
+	q.AddConsumer(c, false, false, 0)
+	publish(t, q, msg(200, 100))
+	if wait = q.Throttle(); wait == nil {
+		t.Fatal("not over with a consumer back")
+	}
+	q.Delete(false, false)
+	if !released(wait) {
+		t.Fatal("not let go when deleted")
+	}
+}

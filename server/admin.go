@@ -88,7 +88,10 @@ type ConnectionInfo struct {
 	FrameMax         uint32
 	ChannelMax       uint16
 	Heartbeat        time.Duration
-	Counters         Counters // this connection's message counters
+	// Flow is true while publisher flow control holds the connection back
+	// (RabbitMQ's state "flow").
+	Flow     bool
+	Counters Counters // this connection's message counters
 }
 
 // ChannelInfo describes an open channel.
@@ -314,6 +317,7 @@ func (s *Server) Connections() []ConnectionInfo {
 		ci.Channels = len(c.channels)
 		c.chanMu.Unlock()
 		ci.Counters.add(&c.stats)
+		ci.Flow = c.inFlow.Load()
 		out = append(out, ci)
 	}
 	return out

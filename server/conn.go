@@ -58,6 +58,8 @@ type conn struct {
 	exclusiveQueues []*queueRec
 	confirmsDue     []*channel // channels with settled confirms not yet sent
 	lastDeadline    time.Time
+	flowWait        <-chan struct{} // a queue this connection published to is over: wait before reading on
+	inFlow          atomic.Bool     // the reader is waiting on flowWait; read by the management API
 
 	isOpen      atomic.Bool // connection.open done; read by Shutdown
 	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
@@ -119,6 +121,47 @@ func withFrameFudge(n uint32) uint32 {
 	return n + fudge
 }
 
+// maxFlowPause bounds one wait of a publishing connection on a queue whose
+// consumers have fallen behind; the reader then goes on for a frame and
+// waits again if the queue is still over. The bound keeps a connection
+// that is itself a slow consumer (of another queue) or that is being
+// closed from waiting long.
+const maxFlowPause = time.Second
+
+// throttle makes the connection wait, before it reads on, for r's
+// consumers to catch up: unless it consumes from r itself, when waiting
+// could keep its own acks from being read.
+func (c *conn) throttle(r *queueRec) {
+	for _, ch := range c.channels {
+		ch.mu.Lock()
+		for _, cs := range ch.consumers {
+			if cs.rec == r {
+				ch.mu.Unlock()
+				return
+			}
+		}
+		ch.mu.Unlock()
+	}
+	c.flowWait = r.q.Throttle()
+}
+
+// waitFlow is publisher flow control: the reader stops reading, so TCP
+// holds the publisher back, until the queue it published to is no longer
+// over (see queue.Queue.Throttle), at most maxFlowPause. RabbitMQ's credit
+// flow does the same, with the connection shown in state "flow".
+func (c *conn) waitFlow() {
+	f := c.flowWait
+	c.flowWait = nil
+	c.inFlow.Store(true)
+	t := time.NewTimer(maxFlowPause)
+	select {
+	case <-f:
+	case <-t.C:
+	}
+	t.Stop()
+	c.inFlow.Store(false)
+}
+
 // silentError is an exception RabbitMQ answers by closing the socket
 // without connection.close (see readLoop).
 type silentError struct{ error }
@@ -129,6 +172,9 @@ func (c *conn) readLoop() error {
 	for {
 		if c.br.Buffered() == 0 {
 			c.flushConfirms() // the burst is over: send its confirms together
+		}
+		if c.flowWait != nil {
+			c.waitFlow()
 		}
 		c.armReadDeadline()
 		f, err := c.r.ReadFrame()

@@ -184,6 +184,9 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 	var lo, hi uint64 // the lowest and highest store batches holding a write of m
 	for _, r := range routed {
 		batch, err := r.q.Publish(m)
+		if r.q.Over() && ch.c.flowWait == nil {
+			ch.c.throttle(r)
+		}
 		switch err {
 		case nil:
 			delivered++

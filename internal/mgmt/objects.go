@@ -159,8 +159,12 @@ func (a *api) bindingJSON(b server.BindingInfo) map[string]any {
 }
 
 func (a *api) connectionJSON(c server.ConnectionInfo) map[string]any {
+	state := "running"
+	if c.Flow {
+		state = "flow"
+	}
 	m := map[string]any{
-		"name": c.Name, "node": a.node, "vhost": c.Vhost, "user": c.User, "state": "running",
+		"name": c.Name, "node": a.node, "vhost": c.Vhost, "user": c.User, "state": state,
 		"channels": c.Channels, "protocol": "AMQP 0-9-1", "auth_mechanism": "PLAIN",
 		"host": c.Host, "port": c.Port, "peer_host": c.PeerHost, "peer_port": c.PeerPort,
 		"ssl": false, "type": "network", "client_properties": table(c.ClientProperties),
