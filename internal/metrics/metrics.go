@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,23 @@ func endpoint(srv *server.Server, perObject bool) http.Handler {
 		newCollector(srv, perObject),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// residentBytes is this process's resident set size, from /proc.
+func residentBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb * 1024, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // labelValue makes a name a valid label value: Prometheus wants UTF-8,
@@ -214,11 +232,19 @@ var (
 
 // Warren's own metrics.
 var (
-	buildInfoDesc     = desc("warren_build_info", "Warren's version and the Go version it was built with; always 1", []string{"version", "go_version"})
-	commitsDesc       = desc("warren_store_commits_total", "Store transactions written", nil)
-	commitFailsDesc   = desc("warren_store_commit_failures_total", "Store batches whose transaction failed; their changes were lost", nil)
-	changesDesc       = desc("warren_store_changes_total", "Changes written by store transactions, after coalescing", nil)
-	storeBytesDesc    = desc("warren_store_size_bytes", "Size of the store's data as of the last commit", nil)
+	buildInfoDesc   = desc("warren_build_info", "Warren's version and the Go version it was built with; always 1", []string{"version", "go_version"})
+	commitsDesc     = desc("warren_store_commits_total", "Store transactions written", nil)
+	commitFailsDesc = desc("warren_store_commit_failures_total", "Store batches whose transaction failed; their changes were lost", nil)
+	changesDesc     = desc("warren_store_changes_total", "Changes written by store transactions, after coalescing", nil)
+	storeBytesDesc  = desc("warren_store_size_bytes", "Size of the store's data as of the last commit", nil)
+
+	// RabbitMQ's process and disk gauges, which its Grafana dashboards
+	// plot (read from /proc and statfs at scrape time).
+	residentDesc      = desc("rabbitmq_process_resident_memory_bytes", "Memory used in bytes", nil)
+	openFDsDesc       = desc("rabbitmq_process_open_fds", "Open file descriptors", nil)
+	maxFDsDesc        = desc("rabbitmq_process_max_fds", "Open file descriptors limit", nil)
+	openTCPDesc       = desc("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", nil)
+	diskAvailDesc     = desc("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", nil)
 	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store transaction took to write, fsync included", nil)
 	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes written by each store transaction, after coalescing", nil)
 )
@@ -264,6 +290,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
+		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc,
 	} {
 		ch <- d
 	}
@@ -338,6 +365,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(connectionChannelDesc, float64(overview.Channels))
 	}
 
+	if rss, ok := residentBytes(); ok {
+		gauge(residentDesc, float64(rss))
+	}
+	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+		gauge(openFDsDesc, float64(len(entries)))
+	}
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		gauge(maxFDsDesc, float64(lim.Cur))
+	}
+	gauge(openTCPDesc, float64(overview.Connections))
+	var fs syscall.Statfs_t
+	if syscall.Statfs(c.srv.DataDir(), &fs) == nil {
+		gauge(diskAvailDesc, float64(fs.Bavail)*float64(fs.Bsize))
+	}
 	gauge(buildInfoDesc, 1, server.Version, runtime.Version())
 	st := c.srv.StoreStats()
 	ch <- prometheus.MustNewConstMetric(commitsDesc, prometheus.CounterValue, float64(st.Commits))

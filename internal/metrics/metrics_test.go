@@ -443,3 +443,20 @@ func TestDeadLettered(t *testing.T) {
 		`rabbitmq_global_messages_dead_lettered_rejected_total{dead_letter_strategy="disabled",` + cq + `}`:     0,
 	})
 }
+
+// TestProcessGauges: the process and disk gauges RabbitMQ's dashboards
+// plot are there and plausible.
+func TestProcessGauges(t *testing.T) {
+	b := startBroker(t)
+	b.dial(t)
+	got := b.waitUntil(t, "/metrics", func(m map[string]float64) bool { return m["rabbitmq_process_open_tcp_sockets"] == 1 })
+	if got["rabbitmq_process_resident_memory_bytes"] < 1<<20 {
+		t.Errorf("resident memory %v bytes", got["rabbitmq_process_resident_memory_bytes"])
+	}
+	if open, limit := got["rabbitmq_process_open_fds"], got["rabbitmq_process_max_fds"]; open < 3 || limit < open {
+		t.Errorf("open fds %v of %v", open, limit)
+	}
+	if got["rabbitmq_disk_space_available_bytes"] <= 0 {
+		t.Errorf("disk space available %v", got["rabbitmq_disk_space_available_bytes"])
+	}
+}
