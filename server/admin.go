@@ -485,24 +485,28 @@ func (s *Server) binding(b BindingInfo) (binding.Binding, error) {
 
 // Bind adds a binding as queue.bind or exchange.bind would.
 func (s *Server) Bind(b BindingInfo) error {
-	bb, err := s.binding(b)
+	bb, owner, err := s.bindingAs(b)
 	if err != nil {
 		return err
-	}
-	var owner *conn
-	if bb.Kind == binding.ToQueue {
-		if r, err := s.adminQueue(bb.Destination); err == nil {
-			owner = r.owner
-		}
 	}
 	return adminError(s.vhost.bind(owner, bb))
 }
 
 // Unbind removes a binding as queue.unbind or exchange.unbind would.
 func (s *Server) Unbind(b BindingInfo) error {
-	bb, err := s.binding(b)
+	bb, owner, err := s.bindingAs(b)
 	if err != nil {
 		return err
+	}
+	return adminError(s.vhost.unbind(owner, bb))
+}
+
+// bindingAs converts b and finds the connection to act as: the owner of
+// an exclusive destination queue, which the management API may bind too.
+func (s *Server) bindingAs(b BindingInfo) (binding.Binding, *conn, error) {
+	bb, err := s.binding(b)
+	if err != nil {
+		return bb, nil, err
 	}
 	var owner *conn
 	if bb.Kind == binding.ToQueue {
@@ -510,7 +514,7 @@ func (s *Server) Unbind(b BindingInfo) error {
 			owner = r.owner
 		}
 	}
-	return adminError(s.vhost.unbind(owner, bb))
+	return bb, owner, nil
 }
 
 // Publish routes a message as basic.publish would and reports whether it
