@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // ProtocolHeader is the AMQP 0-9-1 protocol header a client sends first,
@@ -91,13 +92,10 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	}
 	n := int(size) + 1 // payload and end byte
 	if cap(r.buf) < n {
-		c := 2 * cap(r.buf)
-		if c < 4096 {
-			c = 4096
-		}
-		if c < n {
-			c = n
-		}
+		// Most frames are small, and an idle connection keeps its
+		// buffer: start at 512 bytes and grow in powers of two, so a
+		// busy connection soon reaches the size its frames need.
+		c := max(2*cap(r.buf), 512, 1<<bits.Len(uint(n-1)))
 		if limit := int(r.max) - 7; c > limit {
 			c = limit
 		}
