@@ -34,10 +34,10 @@ type Decoder struct {
 	strs map[string]string
 }
 
-// NewDecoder returns a Decoder for one connection.
-func NewDecoder() *Decoder {
-	return &Decoder{strs: make(map[string]string, 64)}
-}
+// NewDecoder returns a Decoder for one connection. Its intern table starts
+// empty and grows with the names the connection uses, so an idle
+// connection that only did the handshake holds a few entries.
+func NewDecoder() *Decoder { return &Decoder{} }
 
 // intern returns p as a string that does not alias p. Short strings are
 // remembered so repeated values (exchange names, routing keys, consumer
@@ -51,7 +51,7 @@ func (d *Decoder) intern(p []byte) string {
 		return s
 	}
 	if d.strs == nil {
-		d.strs = make(map[string]string, 64)
+		d.strs = make(map[string]string)
 	}
 	if len(d.strs) >= maxInternEntries {
 		clear(d.strs)
