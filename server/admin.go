@@ -97,6 +97,8 @@ type ConnectionInfo struct {
 // ChannelInfo describes an open channel.
 type ChannelInfo struct {
 	Connection     string // the connection's name
+	PeerHost       string // the connection's client address
+	PeerPort       int
 	Number         uint16
 	User           string
 	Vhost          string
@@ -113,17 +115,14 @@ func (c ChannelInfo) Name() string { return fmt.Sprintf("%s (%d)", c.Connection,
 
 // ConsumerInfo describes a consumer.
 type ConsumerInfo struct {
-	Queue         string
-	Tag           string
-	Connection    string
-	Channel       uint16
-	User          string
-	AckRequired   bool
-	Exclusive     bool
-	Prefetch      uint16
-	Priority      int
-	Active        bool
-	ChannelDetail ChannelInfo
+	Queue       string
+	Tag         string
+	AckRequired bool
+	Exclusive   bool
+	Prefetch    uint16
+	Priority    int
+	Active      bool
+	Channel     ChannelInfo // the channel it consumes on
 }
 
 // Overview counts what the broker holds now.
@@ -340,6 +339,7 @@ func (ch *channel) info() ChannelInfo {
 		Connection: ch.c.name(), Number: ch.id, User: ch.c.user, Vhost: ch.c.vh.name,
 		Confirm: mode == modeConfirm, Transactional: mode == modeTx,
 	}
+	ci.PeerHost, ci.PeerPort = splitHostPort(ch.c.nc.RemoteAddr())
 	ch.mu.Lock()
 	ci.Consumers = len(ch.consumers)
 	ci.Unacked = ch.unacked.live
@@ -359,9 +359,8 @@ func (s *Server) Consumers() []ConsumerInfo {
 			start := len(out)
 			for _, cs := range ch.consumers {
 				out = append(out, ConsumerInfo{
-					Queue: cs.rec.name, Tag: cs.tag, Connection: chi.Connection, Channel: ch.id, User: chi.User,
-					AckRequired: !cs.noAck, Exclusive: cs.exclusive, Prefetch: cs.prefetch,
-					Priority: cs.priority, Active: cs.active, ChannelDetail: chi,
+					Queue: cs.rec.name, Tag: cs.tag, AckRequired: !cs.noAck, Exclusive: cs.exclusive,
+					Prefetch: cs.prefetch, Priority: cs.priority, Active: cs.active, Channel: chi,
 				})
 			}
 			ch.mu.Unlock()

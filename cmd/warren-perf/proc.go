@@ -9,14 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // The broker's CPU and memory come from /proc (Linux), for a broker on
 // this host: its process is found from the port it listens on.
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every
-// Linux this runs on.
-const clockTicks = 100
 
 // brokerPID finds the process listening on the URI's port on this host,
 // or 0.
@@ -77,47 +75,37 @@ func listeningInodes(file string, port int, into map[string]bool) {
 	}
 }
 
+// stat reads a process's /proc stat (pid 0: this process).
+func stat(pid int) (procfs.ProcStat, bool) {
+	var p procfs.Proc
+	var err error
+	if pid == 0 {
+		p, err = procfs.Self()
+	} else {
+		p, err = procfs.NewProc(pid)
+	}
+	if err != nil {
+		return procfs.ProcStat{}, false
+	}
+	st, err := p.Stat()
+	return st, err == nil
+}
+
 // processCPU is the user+system CPU time of a process (0: this one) in
 // seconds, or 0 if unknown.
 func processCPU(pid int) float64 {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = fmt.Sprintf("/proc/%d/stat", pid)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	st, ok := stat(pid)
+	if !ok {
 		return 0
 	}
-	// The command name, in parentheses, may hold spaces: fields count
-	// from after its closing parenthesis.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / clockTicks
+	return st.CPUTime()
 }
 
 // processRSS is a process's resident set size in bytes, or 0.
 func processRSS(pid int) int64 {
-	if pid == 0 {
+	st, ok := stat(pid)
+	if pid == 0 || !ok {
 		return 0
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	return int64(st.ResidentMemory())
 }

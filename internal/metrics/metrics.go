@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/procfs"
 
 	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/server"
@@ -36,23 +37,6 @@ func endpoint(srv *server.Server, perObject bool) http.Handler {
 		newCollector(srv, perObject),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-}
-
-// residentBytes is this process's resident set size, from /proc.
-func residentBytes() (int64, bool) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, false
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
-				return kb * 1024, true
-			}
-		}
-	}
-	return 0, false
 }
 
 // labelValue makes a name a valid label value: Prometheus wants UTF-8,
@@ -365,15 +349,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(connectionChannelDesc, float64(overview.Channels))
 	}
 
-	if rss, ok := residentBytes(); ok {
-		gauge(residentDesc, float64(rss))
-	}
-	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
-		gauge(openFDsDesc, float64(len(entries)))
-	}
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		gauge(maxFDsDesc, float64(lim.Cur))
+	// The same /proc reader as the process collector.
+	if p, err := procfs.Self(); err == nil {
+		if st, err := p.Stat(); err == nil {
+			gauge(residentDesc, float64(st.ResidentMemory()))
+		}
+		if n, err := p.FileDescriptorsLen(); err == nil {
+			gauge(openFDsDesc, float64(n))
+		}
+		if l, err := p.Limits(); err == nil {
+			gauge(maxFDsDesc, float64(l.OpenFiles))
+		}
 	}
 	gauge(openTCPDesc, float64(overview.Connections))
 	var fs syscall.Statfs_t

@@ -184,20 +184,20 @@ func (a *api) definitionsPost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, x := range d.Exchanges {
-		_, existed := a.srv.Exchange(x.Name)
+		_, missing := a.srv.Exchange(x.Name)
 		if err := a.srv.DeclareExchange(server.ExchangeInfo{Name: x.Name, Type: x.Type, Durable: x.Durable, AutoDelete: x.AutoDelete, Internal: x.Internal, Arguments: tableFromJSON(x.Arguments)}); err != nil {
 			return rollback(badRequest("exchange %q: %v", x.Name, err))
 		}
-		if existed != nil {
+		if missing != nil { // this import made it
 			undo = append(undo, func() { a.srv.DeleteExchange(x.Name, false) })
 		}
 	}
 	for _, q := range d.Queues {
-		_, existed := a.srv.Queue(q.Name)
+		_, missing := a.srv.Queue(q.Name)
 		if err := a.srv.DeclareQueue(server.QueueInfo{Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Arguments: tableFromJSON(q.Arguments)}); err != nil {
 			return rollback(badRequest("queue %q: %v", q.Name, err))
 		}
-		if existed != nil {
+		if missing != nil { // this import made it
 			undo = append(undo, func() { a.srv.DeleteQueue(q.Name, false, false) })
 		}
 	}

@@ -65,7 +65,7 @@ func (a *api) exchangePut(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("[{key_missing,type}]")
 	}
 	name := r.PathValue("name")
-	_, existed := a.srv.Exchange(name)
+	_, missing := a.srv.Exchange(name)
 	err := a.srv.DeclareExchange(server.ExchangeInfo{
 		Name: name, Type: body.Type, Durable: body.Durable == nil || *body.Durable,
 		AutoDelete: body.AutoDelete, Internal: body.Internal, Arguments: tableFromJSON(body.Arguments),
@@ -73,7 +73,7 @@ func (a *api) exchangePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return created(w, existed == nil)
+	return created(w, missing == nil)
 }
 
 // created answers a PUT or POST: 201 for a new object, 204 for one that
@@ -301,7 +301,7 @@ func (a *api) queuePut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	_, existed := a.srv.Queue(name)
+	_, missing := a.srv.Queue(name)
 	err := a.srv.DeclareQueue(server.QueueInfo{
 		Name: name, Durable: body.Durable == nil || *body.Durable, AutoDelete: body.AutoDelete,
 		Exclusive: body.Exclusive, Arguments: tableFromJSON(body.Arguments),
@@ -309,7 +309,7 @@ func (a *api) queuePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return created(w, existed == nil)
+	return created(w, missing == nil)
 }
 
 func (a *api) queueDelete(w http.ResponseWriter, r *http.Request) error {

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -179,20 +179,19 @@ func (a *api) connectionJSON(c server.ConnectionInfo) map[string]any {
 }
 
 func (a *api) channelJSON(c server.ChannelInfo) map[string]any {
-	host, port := splitPeer(c.Connection)
 	return map[string]any{
 		"name": c.Name(), "number": c.Number, "node": a.node, "vhost": c.Vhost, "user": c.User,
 		"state": "running", "consumer_count": c.Consumers, "messages_unacknowledged": c.Unacked,
 		"prefetch_count": c.Prefetch, "global_prefetch_count": c.GlobalPrefetch,
 		"confirm": c.Confirm, "transactional": c.Transactional,
 		"messages_unconfirmed": 0, "messages_uncommitted": 0, "acks_uncommitted": 0,
-		"connection_details":        map[string]any{"name": c.Connection, "peer_host": host, "peer_port": port},
+		"connection_details":        map[string]any{"name": c.Connection, "peer_host": c.PeerHost, "peer_port": c.PeerPort},
 		"user_who_performed_action": c.User,
 	}
 }
 
 func (a *api) consumerJSON(c server.ConsumerInfo) map[string]any {
-	host, port := splitPeer(c.Connection)
+	ch := c.Channel
 	args := map[string]any{}
 	if c.Priority != 0 {
 		args["x-priority"] = c.Priority
@@ -202,28 +201,10 @@ func (a *api) consumerJSON(c server.ConsumerInfo) map[string]any {
 		"prefetch_count": c.Prefetch, "active": c.Active, "activity_status": "up", "arguments": args,
 		"queue": map[string]any{"name": c.Queue, "vhost": a.srv.Vhost()},
 		"channel_details": map[string]any{
-			"name": c.ChannelDetail.Name(), "number": c.Channel, "connection_name": c.Connection,
-			"peer_host": host, "peer_port": port, "user": c.User, "node": a.node,
+			"name": ch.Name(), "number": ch.Number, "connection_name": ch.Connection,
+			"peer_host": ch.PeerHost, "peer_port": ch.PeerPort, "user": ch.User, "node": a.node,
 		},
 	}
-}
-
-// splitPeer takes the peer address out of a connection name.
-func splitPeer(name string) (string, int) {
-	peer, _, _ := strings.Cut(name, " -> ")
-	i := len(peer) - 1
-	for i >= 0 && peer[i] != ':' {
-		i--
-	}
-	if i < 0 {
-		return peer, 0
-	}
-	port, _ := strconv.Atoi(peer[i+1:])
-	host := peer[:i]
-	if len(host) > 1 && host[0] == '[' {
-		host = host[1 : len(host)-1]
-	}
-	return host, port
 }
 
 // overview answers GET /api/overview.
@@ -239,6 +220,8 @@ func (a *api) overview(w http.ResponseWriter, r *http.Request) error {
 	churn.add("queue_declared", c.QueuesDeclared, rate(prev, cur, func(s *sample) uint64 { return s.global.QueuesDeclared }))
 	churn.add("queue_created", c.QueuesCreated, rate(prev, cur, func(s *sample) uint64 { return s.global.QueuesCreated }))
 	churn.add("queue_deleted", c.QueuesDeleted, rate(prev, cur, func(s *sample) uint64 { return s.global.QueuesDeleted }))
+	host, port, _ := net.SplitHostPort(a.srv.Addr().String())
+	portNum, _ := strconv.Atoi(port)
 	return ok(w, map[string]any{
 		"management_version": rabbitVersion, "rabbitmq_version": rabbitVersion,
 		"product_name": "Warren", "product_version": server.Version,
@@ -259,19 +242,9 @@ func (a *api) overview(w http.ResponseWriter, r *http.Request) error {
 			"connections": o.Connections, "channels": o.Channels, "consumers": o.Consumers,
 			"queues": o.Queues, "exchanges": o.Exchanges,
 		},
-		"listeners": []map[string]any{{"node": a.node, "protocol": "amqp", "ip_address": addrHost(a.srv.Addr().String()), "port": addrPort(a.srv.Addr().String())}},
+		"listeners": []map[string]any{{"node": a.node, "protocol": "amqp", "ip_address": host, "port": portNum}},
 		"contexts":  []map[string]any{{"node": a.node, "description": "Warren Management", "path": "/"}},
 	})
-}
-
-func addrHost(addr string) string {
-	h, _ := splitPeer(addr + " -> ")
-	return h
-}
-
-func addrPort(addr string) int {
-	_, p := splitPeer(addr + " -> ")
-	return p
 }
 
 func (a *api) nodeJSON() map[string]any {
