@@ -32,7 +32,7 @@ func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 		// Registered on a batch at or after hi, ch hears when every
 		// write above is done; once per batch, not per publish.
 		if ch.watched < hi {
-			ch.watched = ch.c.vh.store.Watch(ch)
+			ch.watched = ch.c.vh.store.WatchSynced(ch)
 		}
 		// (A closed store's Watch returns 0; hi then keeps the publish
 		// waiting, as its writes were dropped.)

@@ -236,7 +236,7 @@ func (ch *channel) handle(m wire.Method) error {
 		if ch.txWait.done == nil {
 			ch.txWait = txCommitWaiter{ch: ch, done: make(chan struct{}, 1)}
 		}
-		ch.txWait.batch = vh.store.Watch(&ch.txWait) // the held batch
+		ch.txWait.batch = vh.store.WatchSynced(&ch.txWait) // the held batch
 		vh.store.Release()
 		if ch.txWait.batch == 0 {
 			return storeError(store.ErrClosed)

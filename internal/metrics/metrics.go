@@ -217,10 +217,14 @@ var (
 // Warren's own metrics.
 var (
 	buildInfoDesc   = desc("warren_build_info", "Warren's version and the Go version it was built with; always 1", []string{"version", "go_version"})
-	commitsDesc     = desc("warren_store_commits_total", "Store transactions written", nil)
-	commitFailsDesc = desc("warren_store_commit_failures_total", "Store batches whose transaction failed; their changes were lost", nil)
-	changesDesc     = desc("warren_store_changes_total", "Changes written by store transactions, after coalescing", nil)
-	storeBytesDesc  = desc("warren_store_size_bytes", "Size of the store's data as of the last commit", nil)
+	commitsDesc     = desc("warren_store_commits_total", "Store batches written to the log and fsynced", nil)
+	commitFailsDesc = desc("warren_store_commit_failures_total", "Store batches whose write failed; their changes were lost", nil)
+	changesDesc     = desc("warren_store_changes_total", "Changes in written store batches, after coalescing", nil)
+	storeBytesDesc  = desc("warren_store_size_bytes", "Size of the store's data as of the last checkpoint", nil)
+	ckptsDesc       = desc("warren_store_checkpoints_total", "bbolt transactions applying logged batches", nil)
+	ckptFailsDesc   = desc("warren_store_checkpoint_failures_total", "Checkpoints that failed and were retried; their changes stayed in the log", nil)
+	ckptChangesDesc = desc("warren_store_checkpoint_changes_total", "Changes applied by checkpoints, after coalescing across batches", nil)
+	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards
 	// plot (read from /proc and statfs at scrape time).
@@ -229,8 +233,8 @@ var (
 	maxFDsDesc        = desc("rabbitmq_process_max_fds", "Open file descriptors limit", nil)
 	openTCPDesc       = desc("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", nil)
 	diskAvailDesc     = desc("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", nil)
-	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store transaction took to write, fsync included", nil)
-	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes written by each store transaction, after coalescing", nil)
+	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store batch took to write to the log, fsync included", nil)
+	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes in each written store batch, after coalescing", nil)
 )
 
 // collector reads a broker's state when scraped.
@@ -274,6 +278,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
+		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc,
 		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc,
 	} {
 		ch <- d
@@ -372,6 +377,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(commitFailsDesc, prometheus.CounterValue, float64(st.Failed))
 	ch <- prometheus.MustNewConstMetric(changesDesc, prometheus.CounterValue, float64(st.Ops))
 	gauge(storeBytesDesc, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(ckptsDesc, prometheus.CounterValue, float64(st.Checkpoints))
+	ch <- prometheus.MustNewConstMetric(ckptFailsDesc, prometheus.CounterValue, float64(st.CheckpointsFailed))
+	ch <- prometheus.MustNewConstMetric(ckptChangesDesc, prometheus.CounterValue, float64(st.CheckpointOps))
+	ch <- prometheus.MustNewConstMetric(ckptSecondsDesc, prometheus.CounterValue, st.CheckpointTime.Seconds())
 	ch <- constHistogram(commitLatencyDesc, st.CommitLatency)
 	ch <- constHistogram(batchSizeDesc, st.BatchSize)
 }

@@ -286,6 +286,13 @@ func TestStore(t *testing.T) {
 	if got := m["warren_store_changes_total"]; got < 21 || got != m["warren_store_commit_batch_size_sum"] {
 		t.Errorf("changes %v, batch size sum %v; want equal and at least 21", got, m["warren_store_commit_batch_size_sum"])
 	}
+	// The checkpointer applies them to bbolt soon after.
+	m = b.waitUntil(t, "/metrics", func(m map[string]float64) bool {
+		return m["warren_store_checkpoints_total"] >= 1 && m["warren_store_checkpoint_changes_total"] >= 1
+	})
+	if m["warren_store_checkpoint_seconds_total"] <= 0 || m["warren_store_checkpoint_failures_total"] != 0 {
+		t.Errorf("checkpoint seconds %v, failures %v", m["warren_store_checkpoint_seconds_total"], m["warren_store_checkpoint_failures_total"])
+	}
 	if m["warren_store_size_bytes"] <= 0 {
 		t.Errorf("warren_store_size_bytes = %v", m["warren_store_size_bytes"])
 	}

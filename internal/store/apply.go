@@ -44,6 +44,15 @@ func (s *Store) resetScratch() {
 
 // apply makes ops' changes in tx.
 func (s *Store) apply(tx *bbolt.Tx, ops []op) error {
+	if err := s.applyOps(tx, ops); err != nil {
+		return err
+	}
+	return s.writeCounters()
+}
+
+// applyOps makes ops' changes in tx, but for the queues' counters, which
+// it keeps in the bucket cache for writeCounters.
+func (s *Store) applyOps(tx *bbolt.Tx, ops []op) error {
 	msgs := tx.Bucket(bucketMessages)
 	if msgs == nil {
 		return fmt.Errorf("%s bucket is missing", bucketMessages)
@@ -70,6 +79,12 @@ func (s *Store) apply(tx *bbolt.Tx, ops []op) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// writeCounters writes the counters of the queues applyOps changed, in the
+// transaction it applied them in.
+func (s *Store) writeCounters() error {
 	for id, qb := range s.cache {
 		if qb.q == nil || !qb.dirty {
 			continue

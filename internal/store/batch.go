@@ -48,16 +48,26 @@ type pendingEntry struct{ put, delivered int }
 // maxKeptOps bounds the ops slice and index map a batch keeps for reuse.
 const maxKeptOps = 1 << 16
 
-// batch is the changes committed in one transaction. The pending batch is
-// guarded by Store.mu; the commit loop owns the batch it is writing.
+// batch is the changes logged in one log record. The pending batch is
+// guarded by Store.mu; the logger owns the batch it is writing, and the
+// checkpointer the batches of the group it is applying.
 type batch struct {
-	id      uint64
-	ops     []op
-	live    int // ops not cancelled
+	id   uint64
+	ops  []op
+	live int // ops not cancelled
+	// waiters are told once the batch is in bbolt (Watch): Load sees it.
 	waiters []queue.Waiter
+	// syncWaiters are told once the batch is on disk (WatchSynced).
+	syncWaiters []queue.Waiter
 	// wanted is set by Wait: the batch must be finished even without ops
-	// or waiters.
+	// or waiters, and checkpointed at once.
 	wanted bool
+	// Set by the logger: failed says the batch's ops were not logged (and
+	// are dropped); lastFailed is the latest failed batch as of this one.
+	failed     bool
+	lastFailed uint64
+	// lsn is the batch's log record, 0 if it logged nothing.
+	lsn uint64
 	// entries indexes the pending Put and Delivered of each entry, for
 	// coalescing.
 	entries map[entryKey]pendingEntry
@@ -68,7 +78,9 @@ func newBatch(id uint64) *batch {
 }
 
 // ready reports whether the commit loop has anything to do for b.
-func (b *batch) ready() bool { return len(b.ops) > 0 || len(b.waiters) > 0 || b.wanted }
+func (b *batch) ready() bool {
+	return len(b.ops) > 0 || len(b.waiters) > 0 || len(b.syncWaiters) > 0 || b.wanted
+}
 
 // reset empties b for reuse as batch id, dropping its references.
 func (b *batch) reset(id uint64) {
@@ -81,7 +93,10 @@ func (b *batch) reset(id uint64) {
 	}
 	clear(b.waiters)
 	b.waiters = b.waiters[:0]
+	clear(b.syncWaiters)
+	b.syncWaiters = b.syncWaiters[:0]
 	b.live, b.wanted = 0, false
+	b.failed, b.lastFailed, b.lsn = false, 0, 0
 	if len(b.entries) > maxKeptOps {
 		b.entries = make(map[entryKey]pendingEntry)
 	} else {
@@ -244,9 +259,9 @@ func (s *Store) Pending() uint64 {
 }
 
 // Watch asks for w.Committed to be called once the pending batch, and so
-// every batch before it, is done, and returns the pending batch's id. After
-// Close it returns 0 and w is never called: nothing more is committed. It
-// implements queue.Store.
+// every batch before it, is done: on disk and in bbolt, where Load reads.
+// It returns the pending batch's id. After Close it returns 0 and w is
+// never called: nothing more is committed. It implements queue.Store.
 func (s *Store) Watch(w queue.Waiter) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,6 +271,21 @@ func (s *Store) Watch(w queue.Waiter) uint64 {
 	}
 	s.kickLocked()
 	b.waiters = append(b.waiters, w)
+	return b.id
+}
+
+// WatchSynced is Watch, but w is called as soon as the batch is on disk
+// (in the log, synced), which is usually well before Load can read it:
+// what a publisher confirm or a tx.commit-ok waits for.
+func (s *Store) WatchSynced(w queue.Waiter) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.pending
+	if s.closed {
+		return 0
+	}
+	s.kickLocked()
+	b.syncWaiters = append(b.syncWaiters, w)
 	return b.id
 }
 

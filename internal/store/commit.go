@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/warrenmq/warren/queue"
 )
 
 // Stats are counters of the store's commits since Open.
@@ -28,6 +30,12 @@ type Stats struct {
 	// BatchSize is the distribution of the changes each written
 	// transaction held, after coalescing; its Sum is Ops.
 	BatchSize Histogram
+	// Checkpoints is the number of bbolt transactions that applied logged
+	// batches; CheckpointOps the changes they applied, after coalescing
+	// across batches; CheckpointTime the time they took, fsyncs included;
+	// CheckpointsFailed the number that failed (and were retried).
+	Checkpoints, CheckpointOps, CheckpointsFailed uint64
+	CheckpointTime                                time.Duration
 }
 
 // Histogram is a snapshot of a distribution, shaped like a Prometheus
@@ -64,6 +72,9 @@ type statCounters struct {
 	bytes                atomic.Int64
 	latency              [len(commitLatencyBounds) + 1]atomic.Uint64 // per bucket, then +Inf
 	batchSize            [len(batchSizeBounds) + 1]atomic.Uint64     // per bucket, then +Inf
+
+	ckpts, ckptOps, ckptFailed atomic.Uint64
+	ckptTime                   atomic.Int64 // nanoseconds
 }
 
 // observe records one written transaction of ops changes that took d.
@@ -92,6 +103,11 @@ func (s *Store) Stats() Stats {
 		Ops:        s.stats.ops.Load(),
 		CommitTime: time.Duration(s.stats.commitTime.Load()),
 		Bytes:      s.stats.bytes.Load(),
+
+		Checkpoints:       s.stats.ckpts.Load(),
+		CheckpointOps:     s.stats.ckptOps.Load(),
+		CheckpointsFailed: s.stats.ckptFailed.Load(),
+		CheckpointTime:    time.Duration(s.stats.ckptTime.Load()),
 	}
 	st.CommitLatency = Histogram{Bounds: commitLatencyBounds[:], Counts: make([]uint64, len(s.stats.latency)), Sum: st.CommitTime.Seconds()}
 	for i := range s.stats.latency {
@@ -104,68 +120,103 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// loop is the commit loop: it takes the pending batch whenever it is ready,
-// writes it in one transaction and tells its waiters. Whatever is logged
+// Checkpoint pacing: the checkpointer applies the logged batches to bbolt
+// once checkpointEvery has passed since its last checkpoint began, or at
+// once when checkpointBytes of log are waiting, a Wait wants a batch, or
+// the store is closing. Between checkpoints, a message published and
+// settled is cancelled out and never reaches bbolt.
+const (
+	checkpointEvery = 20 * time.Millisecond
+	checkpointBytes = 8 << 20
+)
+
+// The checkpointer keeps up to maxFreeBatches batches, of up to
+// maxFreeBatchOps ops each, for the logger to reuse.
+const (
+	maxFreeBatches  = 64
+	maxFreeBatchOps = 4096
+)
+
+// loop is the logger (the commit loop): it takes the pending batch whenever
+// it is ready, writes its ops to the log as one record, syncs it, tells its
+// sync waiters, and hands it to the checkpointer. Whatever is logged
 // meanwhile goes into the next batch.
 func (s *Store) loop() {
-	defer close(s.loopDone)
-	spare := newBatch(0)
 	var lastFailed uint64
+	var spareWaiters []queue.Waiter
 	failures := 0 // failed commits in a row
 	for {
+		spare := s.spareBatch()
 		s.mu.Lock()
 		// A hold keeps the batch pending even when closing: what a hold
-		// logs lands in one transaction or, after closed, not at all.
+		// logs lands in one record or, after closed, not at all.
 		for s.holds > 0 || (!s.pending.ready() && !s.closing) {
 			s.work.Wait()
 		}
 		b := s.pending
 		spare.id = b.id + 1
-		s.pending, spare = spare, nil
+		s.pending = spare
 		closing := s.closing
 		s.closed = closing
 		s.mu.Unlock()
 
 		var err error
-		if closing {
-			// The last commit writes the free page list, which the others
-			// skip (see Open): the next Open reads it instead of walking
-			// every page of the file, so a clean restart is quick.
-			s.db.NoFreelistSync = false
-			err = s.commit(b)
-		} else if b.live > 0 {
-			err = s.commit(b)
+		start := time.Now()
+		id, live := b.id, b.live
+		if live > 0 && s.fault != nil {
+			err = s.fault()
+		}
+		s.logMu.Lock()
+		if err == nil && live > 0 {
+			var n int
+			if n, err = s.wal.append(b.ops); n > 0 {
+				b.lsn = s.wal.lsn
+				s.groupBytes += int64(n)
+			}
 		}
 		if err != nil {
-			lastFailed = b.id
+			lastFailed = id
+			b.failed = true
+		}
+		b.lastFailed = lastFailed
+		// Once in the group, b is the checkpointer's: keep its sync
+		// waiters, giving it an empty slice in their place.
+		waiters := b.syncWaiters
+		b.syncWaiters = spareWaiters
+		s.group = append(s.group, b)
+		s.urgent = s.urgent || b.wanted || closing
+		if closing {
+			s.loggerDone = true
+		}
+		s.logMu.Unlock()
+
+		if err != nil {
 			s.stats.failed.Add(1)
 			failures++
 			// One line per failure would flood the log while a disk is
 			// full: log the first, then every 100th.
 			if failures == 1 || failures%100 == 0 {
-				s.log.Error("store commit failed; its changes are lost", "batch", b.id, "ops", b.live, "err", err, "failures_in_a_row", failures)
+				s.log.Error("store commit failed; its changes are lost", "batch", id, "ops", live, "err", err, "failures_in_a_row", failures)
 			}
-		} else if b.live > 0 {
-			failures = 0
-		}
-		for _, w := range b.waiters {
-			w.Committed(b.id, lastFailed)
-		}
-		s.doneMu.Lock()
-		s.done = b.id
-		if err != nil {
+			s.doneMu.Lock()
 			s.lastFailed, s.lastErr = lastFailed, err
+			s.doneMu.Unlock()
+		} else if live > 0 {
+			failures = 0
+			s.stats.observe(time.Since(start), live)
+		}
+		for _, w := range waiters {
+			w.Committed(id, lastFailed)
+		}
+		clear(waiters)
+		spareWaiters = waiters[:0]
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
 		}
 		if closing {
-			s.stopped = true
+			return // b is the checkpointer's now: touch nothing
 		}
-		s.doneCond.Broadcast()
-		s.doneMu.Unlock()
-		if closing {
-			return
-		}
-		b.reset(0) // drop its messages now, not when the next batch comes
-		spare = b
 		if failures > 0 {
 			// A failing disk is retried with growing pauses, not in a
 			// busy loop: queues log their failed writes again at once.
@@ -174,29 +225,212 @@ func (s *Store) loop() {
 	}
 }
 
-// commit writes b's live ops in one transaction.
-func (s *Store) commit(b *batch) error {
+// spareBatch returns an empty batch to become the pending one.
+func (s *Store) spareBatch() *batch {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		return b
+	}
+	return newBatch(0)
+}
+
+// checkpointLoop is the checkpointer: it takes the group of batches the
+// logger has written since it last did, switches the logger to the other
+// log file, applies the group to bbolt in one transaction and tells the
+// batches' waiters. It stops after the logger's last batch.
+func (s *Store) checkpointLoop() {
+	defer close(s.loopDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var last time.Time
+	var group []*batch
+	failures := 0
+	for {
+		s.logMu.Lock()
+		n, done, urgent := len(s.group), s.loggerDone, s.urgent || s.groupBytes >= checkpointBytes
+		s.logMu.Unlock()
+		if (n == 0 || s.pauseCheckpoints.Load()) && !done {
+			<-s.ckptWake
+			continue
+		}
+		if wait := checkpointEvery - time.Since(last); !done && !urgent && wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-s.ckptWake:
+				timer.Stop()
+				continue
+			case <-timer.C:
+			}
+		}
+		s.logMu.Lock()
+		group, s.group = s.group, group[:0]
+		s.groupBytes, s.urgent = 0, false
+		done = s.loggerDone
+		s.wal.switchFile()
+		s.logMu.Unlock()
+		last = time.Now()
+
+		// A failed checkpoint leaves the group in the log, not in bbolt:
+		// retry it (the logger carries on in the other file meanwhile).
+		// The last one, when closing, is tried once: the next Open
+		// replays the log.
+		for {
+			err := s.checkpoint(group, done)
+			if err == nil {
+				failures = 0
+				break
+			}
+			s.stats.ckptFailed.Add(1)
+			failures++
+			if failures == 1 || failures%100 == 0 {
+				s.log.Error("store checkpoint failed; its changes are safe in the log and will be applied again", "err", err, "failures_in_a_row", failures)
+			}
+			if done {
+				break
+			}
+			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
+		}
+		s.finish(group, done)
+		s.logMu.Lock()
+		for _, b := range group {
+			b.reset(0)
+			if len(s.free) < maxFreeBatches && cap(b.ops) <= maxFreeBatchOps {
+				s.free = append(s.free, b)
+			}
+		}
+		s.logMu.Unlock()
+		clear(group)
+		if done {
+			return
+		}
+	}
+}
+
+// finish tells the waiters of a checkpointed group and marks its batches
+// done.
+func (s *Store) finish(group []*batch, stopping bool) {
+	for _, b := range group {
+		for _, w := range b.waiters {
+			w.Committed(b.id, b.lastFailed)
+		}
+	}
+	s.doneMu.Lock()
+	if n := len(group); n > 0 {
+		s.done = group[n-1].id
+	}
+	if stopping {
+		s.stopped = true
+	}
+	s.doneCond.Broadcast()
+	s.doneMu.Unlock()
+}
+
+// checkpoint applies the logged batches of group to bbolt in one
+// transaction that also records the last LSN among them.
+func (s *Store) checkpoint(group []*batch, last bool) error {
+	lsn, live := s.coalesce(group)
+	if live == 0 && lsn == 0 && !last {
+		return nil
+	}
+	if last {
+		// The last commit writes the free page list, which the others
+		// skip (see Open): the next Open reads it instead of walking
+		// every page of the file, so a clean restart is quick.
+		s.db.NoFreelistSync = false
+	}
 	start := time.Now()
 	var size int64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if s.fault != nil {
-			if err := s.fault(); err != nil {
+		for _, b := range group {
+			if b.failed || b.live == 0 {
+				continue
+			}
+			if err := s.applyOps(tx, b.ops); err != nil {
 				return err
 			}
 		}
-		if err := s.apply(tx, b.ops); err != nil {
+		if err := s.writeCounters(); err != nil {
 			return err
 		}
 		size = tx.Size()
-		return nil
+		if lsn == 0 {
+			return nil
+		}
+		return putCheckpoint(tx, lsn)
 	})
 	s.resetScratch()
 	if err != nil {
 		return err
 	}
-	s.stats.observe(time.Since(start), b.live)
+	s.stats.ckpts.Add(1)
+	s.stats.ckptTime.Add(int64(time.Since(start)))
+	s.stats.ckptOps.Add(uint64(live))
 	s.stats.bytes.Store(size)
 	return nil
+}
+
+// coalescePut is where coalesce saw an entry's Put.
+type coalescePut struct {
+	b, i int    // the batch in the group, the op in the batch
+	gen  uint64 // the generation of its queue when it was seen
+	dup  bool   // written twice in the group: never cancelled
+}
+
+// coalesce cancels, across the batches of a group, the writes of entries
+// deleted later in the group, as the pending batch does within itself,
+// and returns the group's last LSN and how many ops are left to apply.
+func (s *Store) coalesce(group []*batch) (lsn uint64, live int) {
+	puts, gens := s.coalescePuts, s.coalesceGens
+	for bi, b := range group {
+		if b.failed {
+			continue
+		}
+		lsn = max(lsn, b.lsn)
+		for i := range b.ops {
+			o := &b.ops[i]
+			switch o.kind {
+			case opPut:
+				k := entryKey{o.id, o.seq}
+				if p, ok := puts[k]; ok && p.gen == gens[o.id] {
+					p.dup = true
+					puts[k] = p
+				} else {
+					puts[k] = coalescePut{b: bi, i: i, gen: gens[o.id]}
+				}
+			case opDelete:
+				k := entryKey{o.id, o.seq}
+				p, ok := puts[k]
+				if !ok || p.dup || p.gen != gens[o.id] {
+					continue
+				}
+				delete(puts, k)
+				pb := group[p.b]
+				pb.ops[p.i] = op{}
+				pb.live--
+				b.ops[i] = op{}
+				b.live--
+			case opDeleteRange, opDeleteQueue:
+				// Puts before it are applied and then deleted by it.
+				gens[o.id]++
+			}
+		}
+	}
+	for _, b := range group {
+		if !b.failed {
+			live += b.live
+		}
+	}
+	if len(puts) > maxKeptOps {
+		s.coalescePuts = make(map[entryKey]coalescePut)
+	} else {
+		clear(puts)
+	}
+	clear(gens)
+	return lsn, live
 }
 
 // Wait blocks until batch is done, and returns an error if it may have

@@ -3,29 +3,44 @@
 // bindings) and queue entries (persistent messages of durable queues, and
 // messages any queue paged out of memory). It implements queue.Store.
 //
-// # Logging and the commit loop
+// # Logging, the commit loop and checkpoints
 //
 // Changes are logged, not written: Put, Delivered, Delete, DeleteRange and
 // the topology methods append an op to the pending batch under Store.mu
 // and return its id at once, so a queue may call them with its lock held.
 // Store.mu is a leaf: nothing else is locked while it is held (Store.doneMu,
-// which Wait sleeps on, is another leaf). One commit
-// loop goroutine takes the pending batch as soon as it has ops or waiters
-// (there is no timer: whatever is logged while a batch is being written
-// goes into the next one), writes it in one bbolt transaction, and then,
-// holding no lock, calls Committed on the batch's waiters. A batch whose
-// write fails is dropped whole and logged at Error level.
+// which Wait sleeps on, and Store.logMu are other leaves).
+//
+// The commit loop (the logger) takes the pending batch as soon as it has
+// ops or waiters (there is no timer: whatever is logged while a batch is
+// being written goes into the next one), writes its ops as one record of
+// the write-ahead log (wal.go: warren.wal.0 and warren.wal.1) with one
+// fdatasync, and then, holding no lock, tells the batch's WatchSynced
+// waiters: a publisher confirm or a tx.commit-ok needs nothing more. A
+// batch whose write fails is dropped whole and logged at Error level.
+//
+// The checkpointer then applies the logged batches to bbolt, many at a
+// time (every 20 ms, or sooner when 8 MiB are waiting or a Wait asks), in
+// one ordinary bbolt transaction that also records the last log record it
+// holds, and tells the batches' Watch waiters (queues, which then read the
+// entries back with Load) and Wait. A message published and settled
+// between two checkpoints never reaches bbolt. Open applies whatever log
+// records bbolt lacks before anything else reads the file, so a crash loses
+// nothing that was synced.
 //
 // Within the pending batch, a Delete of an entry whose Put is still
 // pending cancels the Put (and any pending Delivered), so a message
-// published and settled before its batch is written never reaches the
-// disk. Messages are kept by pointer and encoded by the commit loop.
+// published and settled before its batch is written is not even logged.
+// Messages are kept by pointer and encoded by the logger and the
+// checkpointer. Transient entries (paged out) are never logged: the next
+// Open drops them anyway.
 //
 // # Layout
 //
 // Top-level buckets:
 //
 //	meta        "schema" → uint32 big-endian SchemaVersion (1)
+//	            "checkpoint" → uint64 BE, the last log record applied
 //	exchanges   name → version 1, flags (1 auto-delete, 2 internal),
 //	            type (uvarint length + bytes), args (AMQP field table)
 //	queues      name → version 1, flags (1 auto-delete), id (uint64 BE),

@@ -96,14 +96,41 @@ type Store struct {
 	// stopped is set when the commit loop has exited.
 	stopped bool
 
-	// loopDone is closed when the commit loop has exited.
+	logMu sync.Mutex // guards the fields below; a leaf, taken by the logger and the checkpointer
+	// wal is the log; the logger writes it, the checkpointer switches its
+	// file.
+	wal *wal
+	// group is the batches the logger has finished (logged or failed)
+	// since the checkpointer last took them, in order; groupBytes is the
+	// log bytes they hold.
+	group      []*batch
+	groupBytes int64
+	// urgent asks for a checkpoint now: a Wait wants a batch of group, or
+	// the store is closing.
+	urgent bool
+	// loggerDone is set with the logger's last batch.
+	loggerDone bool
+	// free is batches to reuse as the pending one.
+	free []*batch
+
+	// pauseCheckpoints keeps the checkpointer from starting one until the
+	// store closes. For tests: with it, bbolt's file stays as it is and a
+	// copy of the directory is what a crash would leave.
+	pauseCheckpoints atomic.Bool
+
+	// ckptWake wakes the checkpointer (buffered, one slot).
+	ckptWake chan struct{}
+	// loopDone is closed when the checkpointer, and so the logger, has
+	// exited.
 	loopDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error // set by closeOnce
 
-	// Owned by the commit loop.
-	arena []byte                   // record bytes of the batch being written
-	cache map[uint64]*queueBuckets // bucket handles of the transaction being written
+	// Owned by the checkpointer (and by Open before it starts).
+	arena        []byte                   // record bytes of the transaction being written
+	cache        map[uint64]*queueBuckets // bucket handles of the transaction being written
+	coalescePuts map[entryKey]coalescePut // coalesce's scratch
+	coalesceGens map[uint64]uint64        // coalesce's scratch
 }
 
 // lockedError is Open's error when the file lock is held elsewhere.
@@ -181,19 +208,46 @@ func Open(dir string, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		db:       db,
-		dir:      dir,
-		log:      log,
-		fault:    opts.Fault,
-		pending:  newBatch(1),
-		loopDone: make(chan struct{}),
-		cache:    make(map[uint64]*queueBuckets),
+		db:           db,
+		dir:          dir,
+		log:          log,
+		fault:        opts.Fault,
+		pending:      newBatch(1),
+		ckptWake:     make(chan struct{}, 1),
+		loopDone:     make(chan struct{}),
+		cache:        make(map[uint64]*queueBuckets),
+		coalescePuts: make(map[entryKey]coalescePut),
+		coalesceGens: make(map[uint64]uint64),
 	}
 	s.work = sync.NewCond(&s.mu)
 	s.doneCond = sync.NewCond(&s.doneMu)
+	if s.wal, err = openWAL(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	replayed, err := s.replay(s.wal)
+	if err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", filepath.Join(dir, FileName), err)
+	}
+	if replayed > 0 {
+		log.Info("store: applied log records written before an unclean stop", "records", replayed)
+		if err := db.View(func(tx *bbolt.Tx) error {
+			var err error
+			lastID, err = maxQueueID(tx)
+			size = tx.Size()
+			return err
+		}); err != nil {
+			s.wal.close()
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", filepath.Join(dir, FileName), err)
+		}
+	}
 	s.lastQueueID.Store(lastID)
 	s.stats.bytes.Store(size)
 	go s.loop()
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -240,7 +294,7 @@ func (s *Store) Close() error {
 		s.work.Signal()
 		s.mu.Unlock()
 		<-s.loopDone
-		s.closeErr = s.db.Close()
+		s.closeErr = errors.Join(s.wal.close(), s.db.Close())
 	})
 	return s.closeErr
 }

@@ -1,0 +1,546 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+
+	"github.com/warrenmq/warren/internal/wire"
+)
+
+// The write-ahead log. A batch is durable once its record is in the log
+// and the log is fdatasynced: one sync, against bbolt's two per
+// transaction (data pages, then the meta page). bbolt is brought up to
+// date later, by checkpoints that apply many logged batches in one
+// ordinary, fully synced bbolt transaction, which also records the last
+// log sequence number (LSN) it holds. So the bbolt file on disk is always
+// a consistent state of its own, and what it lacks is in the log.
+//
+// There are two log files. Records are appended to the current one; a
+// checkpoint switches the logger to the other file, from its start, and
+// applies what the first one holds. A file is only switched to after the
+// checkpoint of its previous contents is in bbolt, so old records are
+// never needed again and are simply overwritten. Both files are filled
+// with zeros ahead of use and reused from the start, so a record's
+// fdatasync flushes its data and not the file's size.
+//
+// A record is a 16-byte header and a payload:
+//
+//	lsn      uint64 BE, 1 for the first record ever, one more for each
+//	length   uint32 BE, of the payload
+//	crc      uint32 BE, CRC-32C of the lsn, the length and the payload
+//	payload  the batch's ops (appendOps)
+//
+// Opening reads each file from its start while records are whole, their
+// CRCs match and their LSNs follow one another, then applies, in order,
+// those above the checkpoint's LSN. Records of an earlier use of a file
+// have lower LSNs than anything after them, so they end a file's run; a
+// record torn by a crash fails its CRC, and was never confirmed.
+
+// WAL file names in the data directory.
+var walNames = [2]string{"warren.wal.0", "warren.wal.1"}
+
+const (
+	walHeader = 16
+	// walMinSize is the size each log file is first filled to. A file
+	// grows (doubling, filled with zeros and synced) when a checkpoint's
+	// worth of records does not fit.
+	walMinSize = 1 << 20
+	// maxWALRecord bounds a record's length when reading: a longer one
+	// is taken as the end of the log.
+	maxWALRecord = 1 << 31
+)
+
+// keyCheckpoint, in the meta bucket, is the LSN of the last log record a
+// bbolt transaction applied (uint64 BE); absent means 0.
+var keyCheckpoint = []byte("checkpoint")
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// wal is the two log files and where the next record goes. Owned by the
+// logger, under Store.logMu.
+type wal struct {
+	files [2]*os.File
+	size  [2]int64 // bytes each file is filled to
+	cur   int      // the file records go to
+	off   int64    // where the next record goes in files[cur]
+	lsn   uint64   // the last LSN written
+	buf   []byte   // the record being written
+}
+
+// openWAL opens (creating if need be) the log files in dir.
+func openWAL(dir string) (*wal, error) {
+	w := &wal{}
+	created := false
+	for i, name := range walNames {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		w.files[i] = f
+		fi, err := f.Stat()
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		w.size[i] = fi.Size()
+		if w.size[i] < walMinSize {
+			created = true
+			if err := w.fill(i, walMinSize); err != nil {
+				w.close()
+				return nil, err
+			}
+		}
+	}
+	if created {
+		// The files' names must be on disk before records in them count.
+		if err := syncDir(dir); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// syncDir fsyncs a directory, making the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// fill writes zeros to file i from its current size up to size, and
+// fsyncs it, size included.
+func (w *wal) fill(i int, size int64) error {
+	zeros := make([]byte, 256<<10)
+	f := w.files[i]
+	for off := w.size[i]; off < size; {
+		n := min(int64(len(zeros)), size-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("grow log %s: %w", f.Name(), err)
+		}
+		off += n
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("grow log %s: %w", f.Name(), err)
+	}
+	w.size[i] = size
+	return nil
+}
+
+func (w *wal) close() error {
+	var errs []error
+	for i, f := range w.files {
+		if f != nil {
+			errs = append(errs, f.Close())
+			w.files[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// append writes ops as the next record and fdatasyncs it. It returns the
+// number of bytes written, 0 if no op needed logging (then nothing is
+// written). On error the record does not count: the next one is written
+// in its place, with the same LSN.
+func (w *wal) append(ops []op) (int, error) {
+	w.buf = append(w.buf[:0], make([]byte, walHeader)...)
+	var n int
+	var err error
+	if w.buf, n, err = appendOps(w.buf, ops); err != nil || n == 0 {
+		return 0, err
+	}
+	length := len(w.buf) - walHeader
+	if int64(length) >= maxWALRecord {
+		return 0, fmt.Errorf("log record of %d bytes is too large", length)
+	}
+	lsn := w.lsn + 1
+	binary.BigEndian.PutUint64(w.buf[0:], lsn)
+	binary.BigEndian.PutUint32(w.buf[8:], uint32(length))
+	crc := crc32.Update(0, crcTable, w.buf[:12])
+	crc = crc32.Update(crc, crcTable, w.buf[walHeader:])
+	binary.BigEndian.PutUint32(w.buf[12:], crc)
+
+	end := w.off + int64(len(w.buf))
+	if end > w.size[w.cur] {
+		if err := w.fill(w.cur, max(2*w.size[w.cur], (end+walMinSize-1)/walMinSize*walMinSize)); err != nil {
+			return 0, err
+		}
+	}
+	f := w.files[w.cur]
+	if _, err := f.WriteAt(w.buf, w.off); err != nil {
+		return 0, fmt.Errorf("write log %s: %w", f.Name(), err)
+	}
+	if err := fdatasync(f); err != nil {
+		return 0, fmt.Errorf("sync log %s: %w", f.Name(), err)
+	}
+	w.off = end
+	w.lsn = lsn
+	if cap(w.buf) > maxKeptArena {
+		w.buf = nil
+	}
+	return len(w.buf), nil
+}
+
+// fdatasync flushes f's data, and only the metadata needed to read it.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// switchFile makes records go to the start of the other file. The caller
+// must know that file's records are all checkpointed.
+func (w *wal) switchFile() {
+	w.cur ^= 1
+	w.off = 0
+}
+
+// Log op kinds. They are the file format: never renumber.
+const (
+	logPut            = 1
+	logDelivered      = 2
+	logDelete         = 3
+	logDeleteRange    = 4
+	logPutExchange    = 5
+	logDeleteExchange = 6
+	logPutQueue       = 7
+	logDeleteQueue    = 8
+	logPutBinding     = 9
+	logDeleteBinding  = 10
+)
+
+// appendOps appends the ops that must survive a crash: every live op but
+// the writes of transient entries, which the next Open drops anyway. It
+// returns the buffer and how many ops it appended, or an error for a
+// record that does not encode (bbolt would refuse it too). Each op is a kind byte
+// and then:
+//
+//	put              queue id, seq (uvarints), record (uvarint length, bytes)
+//	delivered/delete queue id, seq
+//	delete range     queue id, lo, hi
+//	put exchange     name, value (each uvarint length, bytes), as in bbolt
+//	delete exchange  name
+//	put queue        name, value
+//	delete queue     queue id, name
+//	binding ops      key (with a zero sequence number), value, as in bbolt
+func appendOps(b []byte, ops []op) ([]byte, int, error) {
+	n := 0
+	for i := range ops {
+		o := &ops[i]
+		switch o.kind {
+		case opNone:
+			continue
+		case opPut:
+			if o.transient {
+				continue
+			}
+			b = append(b, logPut)
+			b = binary.AppendUvarint(b, o.id)
+			b = binary.AppendUvarint(b, o.seq)
+			b = binary.AppendUvarint(b, uint64(recordSize(o.msg)))
+			b = appendRecordFlags(b, o.msg, o.expiresAt, o.delivered)
+		case opDelivered, opDelete:
+			k := byte(logDelivered)
+			if o.kind == opDelete {
+				k = logDelete
+			}
+			b = append(b, k)
+			b = binary.AppendUvarint(b, o.id)
+			b = binary.AppendUvarint(b, o.seq)
+		case opDeleteRange:
+			b = append(b, logDeleteRange)
+			b = binary.AppendUvarint(b, o.id)
+			b = binary.AppendUvarint(b, o.seq)
+			b = binary.AppendUvarint(b, o.hi)
+		case opPutExchange:
+			r := o.topo.(*ExchangeRecord)
+			v, err := encodeExchange(r)
+			if err != nil {
+				return b, n, fmt.Errorf("exchange %q: %w", r.Name, err)
+			}
+			b = appendField(append(b, logPutExchange), []byte(r.Name))
+			b = appendField(b, v)
+		case opDeleteExchange:
+			b = appendField(append(b, logDeleteExchange), []byte(o.topo.(string)))
+		case opPutQueue:
+			r := o.topo.(*QueueRecord)
+			v, err := encodeQueue(r)
+			if err != nil {
+				return b, n, fmt.Errorf("queue %q: %w", r.Name, err)
+			}
+			b = appendField(append(b, logPutQueue), []byte(r.Name))
+			b = appendField(b, v)
+		case opDeleteQueue:
+			b = binary.AppendUvarint(append(b, logDeleteQueue), o.id)
+			b = appendField(b, []byte(o.topo.(string)))
+		case opPutBinding, opDeleteBinding:
+			r := o.topo.(*BindingRecord)
+			v, err := wire.AppendTable([]byte{topologyVersion}, r.Args)
+			if err != nil {
+				return b, n, fmt.Errorf("binding %q -> %q: %w", r.Source, r.Destination, err)
+			}
+			k := byte(logPutBinding)
+			if o.kind == opDeleteBinding {
+				k = logDeleteBinding
+			}
+			key := append(bindingPrefix(r), make([]byte, 8)...)
+			b = appendField(append(b, k), key)
+			b = appendField(b, v)
+		default:
+			continue
+		}
+		n++
+	}
+	return b, n, nil
+}
+
+func appendField(b, f []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(f)))
+	return append(b, f...)
+}
+
+// decodeOps appends to ops the ops of a record's payload. Messages and
+// names are built from copies of p's bytes.
+func decodeOps(p []byte, ops []op) ([]op, error) {
+	for len(p) > 0 {
+		kind := p[0]
+		p = p[1:]
+		var o op
+		var err error
+		switch kind {
+		case logPut:
+			var v []byte
+			if o.id, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if o.seq, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if v, p, err = readBytes(p, "log record"); err != nil {
+				return ops, err
+			}
+			r, err := decodeRecord(v)
+			if err != nil {
+				return ops, err
+			}
+			o.kind, o.expiresAt, o.delivered = opPut, r.expiresAt, r.delivered
+			o.msg = r.message(true, nil)
+		case logDelivered, logDelete:
+			o.kind = opDelivered
+			if kind == logDelete {
+				o.kind = opDelete
+			}
+			if o.id, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if o.seq, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+		case logDeleteRange:
+			o.kind = opDeleteRange
+			if o.id, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if o.seq, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if o.hi, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+		case logPutExchange, logPutQueue, logPutBinding, logDeleteBinding:
+			var k, v []byte
+			if k, p, err = readBytes(p, "log key"); err != nil {
+				return ops, err
+			}
+			if v, p, err = readBytes(p, "log value"); err != nil {
+				return ops, err
+			}
+			switch kind {
+			case logPutExchange:
+				r, err := decodeExchange(k, v)
+				if err != nil {
+					return ops, err
+				}
+				o.kind, o.topo = opPutExchange, &r
+			case logPutQueue:
+				r, err := decodeQueue(k, v)
+				if err != nil {
+					return ops, err
+				}
+				o.kind, o.topo = opPutQueue, &r
+			default:
+				r, err := decodeBinding(k, v)
+				if err != nil {
+					return ops, err
+				}
+				o.kind, o.topo = opPutBinding, &r
+				if kind == logDeleteBinding {
+					o.kind = opDeleteBinding
+				}
+			}
+		case logDeleteExchange:
+			var name []byte
+			if name, p, err = readBytes(p, "log exchange name"); err != nil {
+				return ops, err
+			}
+			o.kind, o.topo = opDeleteExchange, string(name)
+		case logDeleteQueue:
+			var name []byte
+			if o.id, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if name, p, err = readBytes(p, "log queue name"); err != nil {
+				return ops, err
+			}
+			o.kind, o.topo = opDeleteQueue, string(name)
+		default:
+			return ops, fmt.Errorf("%w: unknown log op %d", errCorrupt, kind)
+		}
+		ops = append(ops, o)
+	}
+	return ops, nil
+}
+
+func readUvarint(b []byte) (uint64, []byte, error) {
+	n, l := binary.Uvarint(b)
+	if l <= 0 {
+		return 0, b, fmt.Errorf("%w: bad number in log", errCorrupt)
+	}
+	return n, b[l:], nil
+}
+
+// walRecord is one record read back from a log file.
+type walRecord struct {
+	lsn     uint64
+	payload []byte
+}
+
+// readRun returns the records at the start of r, up to the first that is
+// not whole, fails its CRC or does not follow the one before.
+func readRun(r io.ReaderAt, size int64) ([]walRecord, error) {
+	var recs []walRecord
+	var hdr [walHeader]byte
+	var off int64
+	for off+walHeader <= size {
+		if _, err := r.ReadAt(hdr[:], off); err != nil {
+			return nil, err
+		}
+		lsn := binary.BigEndian.Uint64(hdr[0:])
+		length := int64(binary.BigEndian.Uint32(hdr[8:]))
+		if lsn == 0 || length >= maxWALRecord || length > size-off-walHeader {
+			break
+		}
+		if len(recs) > 0 && lsn != recs[len(recs)-1].lsn+1 {
+			break
+		}
+		payload := make([]byte, length)
+		if _, err := r.ReadAt(payload, off+walHeader); err != nil {
+			return nil, err
+		}
+		crc := crc32.Update(0, crcTable, hdr[:12])
+		if crc32.Update(crc, crcTable, payload) != binary.BigEndian.Uint32(hdr[12:]) {
+			break
+		}
+		recs = append(recs, walRecord{lsn, payload})
+		off += walHeader + length
+	}
+	return recs, nil
+}
+
+// checkpointOf returns the LSN recorded in tx's meta bucket.
+func checkpointOf(tx *bbolt.Tx) uint64 {
+	v := tx.Bucket(bucketMeta).Get(keyCheckpoint)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// putCheckpoint records lsn in tx's meta bucket.
+func putCheckpoint(tx *bbolt.Tx, lsn uint64) error {
+	return tx.Bucket(bucketMeta).Put(keyCheckpoint, binary.BigEndian.AppendUint64(nil, lsn))
+}
+
+// replay applies the log records that bbolt lacks, in one transaction, and
+// leaves w writing after the last of them. It returns how many it applied.
+func (s *Store) replay(w *wal) (int, error) {
+	var ckpt uint64
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		ckpt = checkpointOf(tx)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	var recs []walRecord
+	for i, f := range w.files {
+		run, err := readRun(f, w.size[i])
+		if err != nil {
+			return 0, fmt.Errorf("read log %s: %w", f.Name(), err)
+		}
+		for _, r := range run {
+			if r.lsn > ckpt {
+				recs = append(recs, r)
+			}
+		}
+	}
+	slices.SortFunc(recs, func(a, b walRecord) int {
+		switch {
+		case a.lsn < b.lsn:
+			return -1
+		case a.lsn > b.lsn:
+			return 1
+		}
+		return 0
+	})
+	w.lsn = ckpt
+	for i, r := range recs {
+		if r.lsn != ckpt+uint64(i)+1 {
+			return 0, fmt.Errorf("%w: log record %d is missing (bbolt holds up to %d, the log has %d)", errCorrupt, ckpt+uint64(i)+1, ckpt, r.lsn)
+		}
+	}
+	if len(recs) > 0 {
+		last := recs[len(recs)-1].lsn
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			var ops []op
+			for _, r := range recs {
+				var err error
+				if ops, err = decodeOps(r.payload, ops[:0]); err != nil {
+					return fmt.Errorf("log record %d: %w", r.lsn, err)
+				}
+				if err := s.applyOps(tx, ops); err != nil {
+					return fmt.Errorf("log record %d: %w", r.lsn, err)
+				}
+			}
+			if err := s.writeCounters(); err != nil {
+				return err
+			}
+			return putCheckpoint(tx, last)
+		})
+		s.resetScratch()
+		if err != nil {
+			return 0, fmt.Errorf("replay log: %w", err)
+		}
+		w.lsn = last
+	}
+	w.cur, w.off = 0, 0
+	return len(recs), nil
+}

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.etcd.io/bbolt"
+)
+
+// syncAll waits until everything logged so far is on disk, in the log.
+func syncAll(t testing.TB, s *Store) uint64 {
+	t.Helper()
+	r := newRecorder()
+	b := s.WatchSynced(r)
+	if c := <-r.ch; c.lastFailed >= b && b != 0 {
+		t.Fatalf("batch %d failed", c.lastFailed)
+	}
+	return b
+}
+
+// crashCopy copies s's files, as a crash would leave them once everything
+// logged so far is synced, to a new directory and returns it. s must have
+// checkpoints paused, so that bbolt's file does not change meanwhile.
+func crashCopy(t testing.TB, s *Store) string {
+	t.Helper()
+	syncAll(t, s)
+	dir := t.TempDir()
+	for _, name := range []string{FileName, walNames[0], walNames[1]} {
+		src, err := os.Open(filepath.Join(s.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(dst, src); err != nil {
+			t.Fatal(err)
+		}
+		src.Close()
+		if err := dst.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// reopen ends s and opens its data again: after Close, or with crash from
+// a crash copy (then the new store's checkpoints are paused too, and s is
+// closed only by the test's cleanup).
+func reopen(t testing.TB, s *Store, crash bool) *Store {
+	t.Helper()
+	if !crash {
+		flush(t, s)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openTest(t, s.dir, Options{})
+	}
+	s = openTest(t, crashCopy(t, s), Options{})
+	s.pauseCheckpoints.Store(true)
+	return s
+}
+
+// TestLogFilesReused runs many checkpoints, so the log files are switched
+// and written over again and again, then crashes with the last changes in
+// the log only: the entries are exactly those put and not deleted.
+func TestLogFilesReused(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	var want []uint64
+	seq := uint64(0)
+	for round := range 40 {
+		if round == 30 {
+			syncAll(t, s)
+			s.pauseCheckpoints.Store(true)
+		}
+		for range 50 {
+			seq++
+			s.Put(q.ID, seq, msg("r", 100+round), 0, false)
+			if seq%3 != 0 {
+				want = append(want, seq)
+			}
+		}
+		syncAll(t, s) // a batch per round: deletes in a later one
+		for i := seq - 49; i <= seq; i++ {
+			if i%3 == 0 {
+				s.Delete(q.ID, i)
+			}
+		}
+		if round < 30 {
+			flush(t, s) // a checkpoint
+		}
+	}
+	st := s.Stats()
+	if st.Checkpoints < 30 {
+		t.Fatalf("%d checkpoints, want at least 30", st.Checkpoints)
+	}
+	c := reopen(t, s, true)
+	if _, err := c.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	sameSeqs(t, load(t, c, q.ID), want...)
+}
+
+// TestCheckpointCoalesces: a message put in one batch and deleted in a
+// later one of the same checkpoint is never written to bbolt.
+func TestCheckpointCoalesces(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	s.pauseCheckpoints.Store(true)
+	s.Put(q.ID, 1, msg("a", 10), 0, false)
+	s.Put(q.ID, 2, msg("b", 10), 0, false)
+	s.Put(q.ID, 3, msg("c", 10), 0, true)
+	syncAll(t, s)
+	s.Delivered(q.ID, 1)
+	s.Delete(q.ID, 3)
+	syncAll(t, s)
+	s.Delete(q.ID, 1)
+	// 4 is put twice, then deleted: both writes are applied, then the
+	// delete, never a write left behind.
+	s.Put(q.ID, 4, msg("d", 10), 0, false)
+	syncAll(t, s)
+	s.Put(q.ID, 4, msg("e", 10), 0, false)
+	syncAll(t, s)
+	s.Delete(q.ID, 4)
+	// 5 is put, its queue's range purged (2 with it), then put again:
+	// the second write stays, and a delete in a later batch cancels it.
+	s.Put(q.ID, 5, msg("f", 10), 0, false)
+	syncAll(t, s)
+	s.DeleteRange(q.ID, 2, 10)
+	syncAll(t, s)
+	s.Put(q.ID, 5, msg("g", 10), 0, false)
+	s.Put(q.ID, 6, msg("h", 10), 0, false)
+	syncAll(t, s)
+	s.Delete(q.ID, 6)
+	before := s.Stats()
+	s.pauseCheckpoints.Store(false)
+	flush(t, s)
+	st := s.Stats()
+	if n := st.Checkpoints - before.Checkpoints; n != 1 {
+		t.Fatalf("%d checkpoints, want 1", n)
+	}
+	// Applied: 2's write, 1's delivered mark (which finds no entry), 4's
+	// two writes and its delete, 5's first write, the range, 5's second
+	// write. 1, 3 and 6 are cancelled with their deletes.
+	if n := st.CheckpointOps - before.CheckpointOps; n != 8 {
+		t.Errorf("%d ops applied, want 8", n)
+	}
+	es := load(t, s, q.ID)
+	sameSeqs(t, es, 5)
+	if len(es) == 1 && string(es[0].Msg.Body[:1]) != "g" {
+		t.Errorf("entry 5 holds %q, want the second write", es[0].Msg.Body)
+	}
+	if c := storedCounters(t, s, q.ID); c.count != 1 || c.bytes != 10 {
+		t.Errorf("counters %+v, want 1 entry of 10 bytes", c)
+	}
+}
+
+// TestTornLogTail: a record cut short by a crash is not applied, nor is
+// anything after it; everything before it is.
+func TestTornLogTail(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.pauseCheckpoints.Store(true)
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	s.Put(q.ID, 1, msg("a", 100), 0, false)
+	syncAll(t, s)
+	s.Put(q.ID, 2, msg("b", 100), 0, false)
+	syncAll(t, s)
+	s.logMu.Lock()
+	end, cur := s.wal.off, s.wal.cur
+	s.logMu.Unlock()
+	dir := crashCopy(t, s)
+
+	// Flip a byte in the last record's body.
+	f, err := os.OpenFile(filepath.Join(dir, walNames[cur]), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{0}
+	if _, err := f.ReadAt(b, end-5); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, end-5); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	c := openTest(t, dir, Options{})
+	rec, err := c.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Queues) != 1 || rec.Queues[0].Name != "q" {
+		t.Fatalf("queues %+v", rec.Queues)
+	}
+	sameSeqs(t, load(t, c, q.ID), 1)
+
+	// Written on: the new records follow the good ones, and a second
+	// crash brings back both the old and the new.
+	c.pauseCheckpoints.Store(true)
+	c.Put(q.ID, 3, msg("c", 100), 0, false)
+	c2 := reopen(t, c, true)
+	if _, err := c2.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	sameSeqs(t, load(t, c2, q.ID), 1, 3)
+}
+
+// TestLogGapRefused: if a record the checkpoint needs is missing while
+// later ones are there, Open refuses the store rather than skip it.
+func TestLogGapRefused(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.pauseCheckpoints.Store(true)
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	syncAll(t, s)
+	s.Put(q.ID, 1, msg("a", 100), 0, false)
+	syncAll(t, s)
+	dir := crashCopy(t, s)
+	// Move the records to the other file, dropping the first: record 2
+	// then follows nothing.
+	data, err := os.ReadFile(filepath.Join(dir, walNames[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readRun(bytes.NewReader(data), int64(len(data)))
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("read %d records: %v", len(recs), err)
+	}
+	first := walHeader + len(recs[0].payload)
+	if err := os.WriteFile(filepath.Join(dir, walNames[1]), data[first:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, walNames[0]), make([]byte, len(data)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, Options{})
+	if !errors.Is(err, errCorrupt) {
+		t.Fatalf("Open = %v, want a missing log record", err)
+	}
+	// bbolt was not touched.
+	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		if n := checkpointOf(tx); n != 0 {
+			t.Errorf("checkpoint %d, want 0", n)
+		}
+		return nil
+	})
+}
