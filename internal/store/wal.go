@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -466,6 +467,24 @@ func readRun(r io.ReaderAt, size int64) ([]walRecord, error) {
 	return recs, nil
 }
 
+// pendingRecords returns, in order, the records of recs after ckpt, and an
+// error if one is missing between ckpt and the last of them.
+func pendingRecords(recs []walRecord, ckpt uint64) ([]walRecord, error) {
+	var out []walRecord
+	for _, r := range recs {
+		if r.lsn > ckpt {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b walRecord) int { return cmp.Compare(a.lsn, b.lsn) })
+	for i, r := range out {
+		if want := ckpt + uint64(i) + 1; r.lsn != want {
+			return nil, fmt.Errorf("%w: log record %d is missing (bbolt holds up to %d, the log has %d)", errCorrupt, want, ckpt, r.lsn)
+		}
+	}
+	return out, nil
+}
+
 // checkpointOf returns the LSN recorded in tx's meta bucket.
 func checkpointOf(tx *bbolt.Tx) uint64 {
 	v := tx.Bucket(bucketMeta).Get(keyCheckpoint)
@@ -490,33 +509,19 @@ func (s *Store) replay(w *wal) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
-	var recs []walRecord
+	var all []walRecord
 	for i, f := range w.files {
 		run, err := readRun(f, w.size[i])
 		if err != nil {
 			return 0, fmt.Errorf("read log %s: %w", f.Name(), err)
 		}
-		for _, r := range run {
-			if r.lsn > ckpt {
-				recs = append(recs, r)
-			}
-		}
+		all = append(all, run...)
 	}
-	slices.SortFunc(recs, func(a, b walRecord) int {
-		switch {
-		case a.lsn < b.lsn:
-			return -1
-		case a.lsn > b.lsn:
-			return 1
-		}
-		return 0
-	})
+	recs, err := pendingRecords(all, ckpt)
+	if err != nil {
+		return 0, err
+	}
 	w.lsn = ckpt
-	for i, r := range recs {
-		if r.lsn != ckpt+uint64(i)+1 {
-			return 0, fmt.Errorf("%w: log record %d is missing (bbolt holds up to %d, the log has %d)", errCorrupt, ckpt+uint64(i)+1, ckpt, r.lsn)
-		}
-	}
 	if len(recs) > 0 {
 		last := recs[len(recs)-1].lsn
 		err := s.db.Update(func(tx *bbolt.Tx) error {

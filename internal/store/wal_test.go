@@ -194,6 +194,9 @@ func TestTornLogTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	if err := CheckDir(dir); err != nil {
+		t.Fatalf("CheckDir of a torn log: %v", err)
+	}
 
 	c := openTest(t, dir, Options{})
 	rec, err := c.Recover()
@@ -243,6 +246,9 @@ func TestLogGapRefused(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, walNames[0]), make([]byte, len(data)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if err := CheckDir(dir); !errors.Is(err, errCorrupt) {
+		t.Fatalf("CheckDir = %v, want a missing log record", err)
 	}
 	_, err = Open(dir, Options{})
 	if !errors.Is(err, errCorrupt) {
