@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/warrenmq/warren/server/servertest"
 )
@@ -16,9 +18,10 @@ import (
 // durable queue in confirm mode, keeping 1 or 100 confirms outstanding,
 // while one consumer (prefetch 100) acks them. It reports msg/s (first
 // publish to the last confirm and ack), the confirm latency p50 and p99 in
-// ms, and, for Warren, store commits per second (each is one bbolt commit:
-// a write and an fsync of the pages, then of the meta page). Warren
-// confirms only after the fsync. Set WARREN_REF_URL to measure a reference
+// ms, and, for Warren, store commits per second (each is one write-ahead
+// log record and its fdatasync), and, at 1 outstanding, the median time of
+// a bare 1 KiB write and fdatasync in the data dir, the floor a confirm
+// can reach. Warren confirms only after the fsync. Set WARREN_REF_URL to measure a reference
 // broker the same way in the same run.
 func BenchmarkPersistentConfirms(b *testing.B) {
 	w := servertest.Start(b)
@@ -36,6 +39,9 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 				before := w.Server.StoreStats()
 				elapsed := benchConfirms(b, url, 1024, outstanding)
 				if name == "warren" {
+					if outstanding == 1 {
+						b.ReportMetric(fsyncP50(b, w.Server.DataDir()), "fsync-p50-ms")
+					}
 					after := w.Server.StoreStats()
 					commits := after.Commits - before.Commits
 					b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
@@ -47,6 +53,39 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 			})
 		}
 	}
+}
+
+// fsyncP50 is the median time, in ms, of writing 1 KiB to a file filled
+// ahead with zeros and fdatasyncing it, in dir: the floor of a confirm at 1
+// outstanding, measured in the same run.
+func fsyncP50(b *testing.B, dir string) float64 {
+	f, err := os.CreateTemp(dir, "fsync-probe")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	const n = 500
+	if _, err := f.Write(make([]byte, n*1024)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	rec := make([]byte, 1024)
+	times := make([]time.Duration, n)
+	for i := range times {
+		start := time.Now()
+		if _, err := f.WriteAt(rec, int64(i)*1024); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		times[i] = time.Since(start)
+	}
+	slices.Sort(times)
+	return float64(times[n/2].Microseconds()) / 1000
 }
 
 func benchConfirms(b *testing.B, url string, size, outstanding int) time.Duration {

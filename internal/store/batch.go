@@ -77,6 +77,13 @@ func newBatch(id uint64) *batch {
 	return &batch{id: id, entries: make(map[entryKey]pendingEntry)}
 }
 
+// urgent reports whether someone waits for b: the logger takes it at once.
+// A batch with changes and no one waiting (a consumer's acks, persistent
+// publishes without confirms) waits up to lazyDelay for company.
+func (b *batch) urgent() bool {
+	return len(b.waiters) > 0 || len(b.syncWaiters) > 0 || b.wanted
+}
+
 // ready reports whether the commit loop has anything to do for b.
 func (b *batch) ready() bool {
 	return len(b.ops) > 0 || len(b.waiters) > 0 || len(b.syncWaiters) > 0 || b.wanted
@@ -132,6 +139,14 @@ func (s *Store) logLocked(o op) uint64 {
 // ready. Call it before changing the batch. s.mu must be held.
 func (s *Store) kickLocked() {
 	if !s.pending.ready() {
+		s.work.Signal()
+	}
+}
+
+// kickUrgentLocked wakes the commit loop if the pending batch is about to
+// become urgent: call it before adding a waiter. s.mu must be held.
+func (s *Store) kickUrgentLocked() {
+	if !s.pending.urgent() {
 		s.work.Signal()
 	}
 }
@@ -279,7 +294,7 @@ func (s *Store) Watch(w queue.Waiter) uint64 {
 	if s.closed {
 		return 0 // nothing more will be committed: w is not called
 	}
-	s.kickLocked()
+	s.kickUrgentLocked()
 	b.waiters = append(b.waiters, w)
 	return b.id
 }
@@ -294,7 +309,7 @@ func (s *Store) WatchSynced(w queue.Waiter) uint64 {
 	if s.closed {
 		return 0
 	}
-	s.kickLocked()
+	s.kickUrgentLocked()
 	b.syncWaiters = append(b.syncWaiters, w)
 	return b.id
 }

@@ -130,6 +130,18 @@ const (
 	checkpointBytes = 8 << 20
 )
 
+// lazyDelay is how long the logger lets a batch that no one waits for
+// gather more changes before writing it.
+const lazyDelay = time.Millisecond
+
+// lazyFired is the lazy timer's function: the pending batch is due.
+func (s *Store) lazyFired() {
+	s.mu.Lock()
+	s.lazyDue = true
+	s.work.Signal()
+	s.mu.Unlock()
+}
+
 // The checkpointer keeps up to maxFreeBatches batches, of up to
 // maxFreeBatchOps ops each, for the logger to reuse.
 const (
@@ -149,10 +161,25 @@ func (s *Store) loop() {
 		spare := s.spareBatch()
 		s.mu.Lock()
 		// A hold keeps the batch pending even when closing: what a hold
-		// logs lands in one record or, after closed, not at all.
-		for s.holds > 0 || (!s.pending.ready() && !s.closing) {
+		// logs lands in one record or, after closed, not at all. A batch
+		// no one waits for is taken lazyDelay after it first had changes,
+		// or with the first waiter: a consumer's acks then share the
+		// sync of the next publish instead of taking one of their own.
+		for {
+			b := s.pending
+			if s.holds == 0 && (s.closing || b.urgent() || (len(b.ops) > 0 && s.lazyDue)) {
+				break
+			}
+			if s.holds == 0 && len(b.ops) > 0 && !s.lazyArmed {
+				s.lazyArmed = true
+				s.lazyTimer.Reset(lazyDelay)
+			}
 			s.work.Wait()
 		}
+		if s.lazyArmed {
+			s.lazyTimer.Stop()
+		}
+		s.lazyDue, s.lazyArmed = false, false
 		b := s.pending
 		spare.id = b.id + 1
 		s.pending = spare
@@ -455,7 +482,7 @@ func (s *Store) WaitRange(lo, batch uint64) error {
 	}
 	if batch >= s.pending.id {
 		batch = s.pending.id
-		s.kickLocked()
+		s.kickUrgentLocked()
 		s.pending.wanted = true
 	}
 	s.mu.Unlock()

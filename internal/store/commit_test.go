@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
@@ -349,4 +350,32 @@ func TestHeldClean(t *testing.T) {
 		t.Error("a closed store is clean")
 	}
 	s.Release()
+}
+
+// TestLazyBatchWritten: a batch no one waits for (a consumer's acks) is
+// still written, on its own, and a waiter that comes later gets it.
+func TestLazyBatchWritten(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	s.Put(id, 1, msg("a", 10), 0, false)
+	for s.Stats().Commits == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if st := s.Stats(); st.Commits != 1 || st.Ops != 1 {
+		t.Fatalf("stats %+v, want 1 commit of 1 op", st)
+	}
+	b := s.Delete(id, 1)
+	r := newRecorder()
+	// (The delete's batch, unless its lazy wait ended just before.)
+	w := s.WatchSynced(r)
+	if w < b {
+		t.Fatalf("WatchSynced on batch %d, before the delete's %d", w, b)
+	}
+	if c := <-r.ch; c.batch != w || c.lastFailed != 0 {
+		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, w)
+	}
+	flush(t, s)
+	if es := load(t, s, id); len(es) != 0 {
+		t.Fatalf("entries %v left", seqs(es))
+	}
 }

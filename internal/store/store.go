@@ -83,6 +83,10 @@ type Store struct {
 	// holds counts Hold calls not yet Released; the commit loop does not
 	// take the pending batch while it is above zero.
 	holds int
+	// lazyTimer (made once, in Open) sets lazyDue when a batch no one
+	// waits for has waited lazyDelay; lazyArmed says it is running.
+	lazyTimer          *time.Timer
+	lazyDue, lazyArmed bool
 
 	doneMu sync.Mutex // guards the fields below
 	// doneCond is signalled (on doneMu) whenever done or stopped changes.
@@ -221,6 +225,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.work = sync.NewCond(&s.mu)
 	s.doneCond = sync.NewCond(&s.doneMu)
+	s.lazyTimer = time.AfterFunc(time.Hour, s.lazyFired)
+	s.lazyTimer.Stop()
 	if s.wal, err = openWAL(dir); err != nil {
 		db.Close()
 		return nil, err
@@ -294,6 +300,7 @@ func (s *Store) Close() error {
 		s.work.Signal()
 		s.mu.Unlock()
 		<-s.loopDone
+		s.lazyTimer.Stop()
 		s.closeErr = errors.Join(s.wal.close(), s.db.Close())
 	})
 	return s.closeErr
