@@ -126,7 +126,7 @@ func (s *Store) Stats() Stats {
 // the store is closing. Between checkpoints, a message published and
 // settled is cancelled out and never reaches bbolt.
 const (
-	checkpointEvery = 20 * time.Millisecond
+	checkpointEvery = 100 * time.Millisecond
 	checkpointBytes = 8 << 20
 )
 
@@ -215,6 +215,9 @@ func (s *Store) loop() {
 		if closing {
 			s.loggerDone = true
 		}
+		// The checkpointer needs waking for a first batch (it then waits
+		// out checkpointEvery on its own) or one it must not wait for.
+		wake := len(s.group) == 1 || s.urgent || s.groupBytes >= checkpointBytes
 		s.logMu.Unlock()
 
 		if err != nil {
@@ -237,9 +240,11 @@ func (s *Store) loop() {
 		}
 		clear(waiters)
 		spareWaiters = waiters[:0]
-		select {
-		case s.ckptWake <- struct{}{}:
-		default:
+		if wake {
+			select {
+			case s.ckptWake <- struct{}{}:
+			default:
+			}
 		}
 		if closing {
 			return // b is the checkpointer's now: touch nothing

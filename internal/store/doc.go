@@ -20,7 +20,7 @@
 // batch whose write fails is dropped whole and logged at Error level.
 //
 // The checkpointer then applies the logged batches to bbolt, many at a
-// time (every 20 ms, or sooner when 8 MiB are waiting or a Wait asks), in
+// time (every 100 ms, or sooner when 8 MiB are waiting or a Wait asks), in
 // one ordinary bbolt transaction that also records the last log record it
 // holds, and tells the batches' Watch waiters (queues, which then read the
 // entries back with Load) and Wait. A message published and settled

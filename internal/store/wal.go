@@ -192,10 +192,11 @@ func (w *wal) append(ops []op) (int, error) {
 	}
 	w.off = end
 	w.lsn = lsn
+	n = len(w.buf)
 	if cap(w.buf) > maxKeptArena {
 		w.buf = nil
 	}
-	return len(w.buf), nil
+	return n, nil
 }
 
 // fdatasync flushes f's data, and only the metadata needed to read it.

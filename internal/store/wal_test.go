@@ -267,3 +267,35 @@ func TestLogGapRefused(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLargeRecord: a record larger than the buffer the logger keeps, and
+// than the log file, grows the file and is checkpointed like any other.
+func TestLargeRecord(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	s.Put(q.ID, 1, msg("big", maxKeptArena+walMinSize), 0, false)
+	flush(t, s)
+	s.logMu.Lock()
+	lsn := s.wal.lsn
+	s.logMu.Unlock()
+	s.db.View(func(tx *bbolt.Tx) error {
+		if got := checkpointOf(tx); got != lsn {
+			t.Errorf("checkpoint at %d, the log at %d", got, lsn)
+		}
+		return nil
+	})
+	s.pauseCheckpoints.Store(true)
+	s.Put(q.ID, 2, msg("big2", maxKeptArena+walMinSize), 0, false)
+	c := reopen(t, s, true)
+	if _, err := c.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	es := load(t, c, q.ID)
+	sameSeqs(t, es, 1, 2)
+	for _, e := range es {
+		if len(e.Msg.Body) != maxKeptArena+walMinSize {
+			t.Errorf("entry %d has %d bytes", e.Seq, len(e.Msg.Body))
+		}
+	}
+}
