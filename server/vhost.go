@@ -123,13 +123,13 @@ func (vh *vhost) wait(batch uint64) error {
 	if batch == 0 {
 		return nil
 	}
-	return storeError(vh.store.Wait(batch))
+	return storeError(vh.store.WaitSynced(batch))
 }
 
 // waitSince blocks until every change logged since Pending() returned lo
 // is on disk: they may have been spread over several batches.
 func (vh *vhost) waitSince(lo uint64) error {
-	return storeError(vh.store.WaitRange(lo, vh.store.Pending()))
+	return storeError(vh.store.WaitRangeSynced(lo, vh.store.Pending()))
 }
 
 func storeError(err error) error {

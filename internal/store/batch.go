@@ -59,9 +59,10 @@ type batch struct {
 	waiters []queue.Waiter
 	// syncWaiters are told once the batch is on disk (WatchSynced).
 	syncWaiters []queue.Waiter
-	// wanted is set by Wait: the batch must be finished even without ops
-	// or waiters, and checkpointed at once.
-	wanted bool
+	// wanted is set by Wait and WaitSynced: the batch must be logged at
+	// once, even without ops or waiters; wantApplied, by Wait only, asks
+	// for a checkpoint at once too.
+	wanted, wantApplied bool
 	// Set by the logger: failed says the batch's ops were not logged (and
 	// are dropped); lastFailed is the latest failed batch as of this one.
 	failed     bool
@@ -102,7 +103,7 @@ func (b *batch) reset(id uint64) {
 	b.waiters = b.waiters[:0]
 	clear(b.syncWaiters)
 	b.syncWaiters = b.syncWaiters[:0]
-	b.live, b.wanted = 0, false
+	b.live, b.wanted, b.wantApplied = 0, false, false
 	b.failed, b.lastFailed, b.lsn = false, 0, 0
 	if len(b.entries) > maxKeptOps {
 		b.entries = make(map[entryKey]pendingEntry)

@@ -206,12 +206,21 @@ func (s *Store) loop() {
 			b.failed = true
 		}
 		b.lastFailed = lastFailed
+		// Published before the checkpointer can see b: Wait must never
+		// find b done without its failure.
+		s.doneMu.Lock()
+		if err != nil {
+			s.lastFailed, s.lastErr = lastFailed, err
+		}
+		s.synced = id
+		s.doneCond.Broadcast()
+		s.doneMu.Unlock()
 		// Once in the group, b is the checkpointer's: keep its sync
 		// waiters, giving it an empty slice in their place.
 		waiters := b.syncWaiters
 		b.syncWaiters = spareWaiters
 		s.group = append(s.group, b)
-		s.urgent = s.urgent || b.wanted || closing
+		s.urgent = s.urgent || b.wantApplied || closing
 		if closing {
 			s.loggerDone = true
 		}
@@ -228,9 +237,6 @@ func (s *Store) loop() {
 			if failures == 1 || failures%100 == 0 {
 				s.log.Error("store commit failed; its changes are lost", "batch", id, "ops", live, "err", err, "failures_in_a_row", failures)
 			}
-			s.doneMu.Lock()
-			s.lastFailed, s.lastErr = lastFailed, err
-			s.doneMu.Unlock()
 		} else if live > 0 {
 			failures = 0
 			s.stats.observe(time.Since(start), live)
@@ -321,7 +327,13 @@ func (s *Store) checkpointLoop() {
 			if failures == 1 || failures%100 == 0 {
 				s.log.Error("store checkpoint failed; its changes are safe in the log and will be applied again", "err", err, "failures_in_a_row", failures)
 			}
-			if done {
+			// Closing: the log holds the group, and the next Open
+			// applies it; stop retrying, so Close does not hang on a
+			// failing disk.
+			s.logMu.Lock()
+			loggerDone := s.loggerDone
+			s.logMu.Unlock()
+			if done || loggerDone {
 				break
 			}
 			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
@@ -377,6 +389,11 @@ func (s *Store) checkpoint(group []*batch, last bool) error {
 	start := time.Now()
 	var size int64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if s.ckptFault != nil {
+			if err := s.ckptFault(); err != nil {
+				return err
+			}
+		}
 		for _, b := range group {
 			if b.failed || b.live == 0 {
 				continue
@@ -465,17 +482,27 @@ func (s *Store) coalesce(group []*batch) (lsn uint64, live int) {
 	return lsn, live
 }
 
-// Wait blocks until batch is done, and returns an error if it may have
-// been lost: if it, or any batch after it finished by then, failed. A
-// batch beyond Pending is taken as Pending. Wait must not be called from a
-// Waiter.
-func (s *Store) Wait(batch uint64) error { return s.WaitRange(batch, batch) }
+// Wait blocks until batch is done (on disk, and in bbolt where Load reads
+// it), and returns an error if it may have been lost: if it, or any batch
+// after it finished by then, failed. A batch beyond Pending is taken as
+// Pending. Wait must not be called from a Waiter.
+func (s *Store) Wait(batch uint64) error { return s.waitRange(batch, batch, false) }
 
 // WaitRange blocks until batch hi is done, and returns an error if a
 // change logged in any batch from lo on may have been lost. Use it for
 // changes logged while the pending batch may have moved on: take lo =
 // Pending() before logging them and hi = Pending() after.
-func (s *Store) WaitRange(lo, batch uint64) error {
+func (s *Store) WaitRange(lo, batch uint64) error { return s.waitRange(lo, batch, false) }
+
+// WaitSynced is Wait, but returns once the batch is on disk, in the log,
+// which may be well before a checkpoint puts it in bbolt: what a durable
+// declare waits for.
+func (s *Store) WaitSynced(batch uint64) error { return s.waitRange(batch, batch, true) }
+
+// WaitRangeSynced is WaitRange, returning once the batches are on disk.
+func (s *Store) WaitRangeSynced(lo, batch uint64) error { return s.waitRange(lo, batch, true) }
+
+func (s *Store) waitRange(lo, batch uint64, synced bool) error {
 	if batch == 0 {
 		return nil
 	}
@@ -485,19 +512,35 @@ func (s *Store) WaitRange(lo, batch uint64) error {
 		s.mu.Unlock()
 		return fmt.Errorf("batch %d: %w", batch, ErrClosed)
 	}
-	if batch >= s.pending.id {
+	taken := batch < s.pending.id
+	if !taken {
 		batch = s.pending.id
 		s.kickUrgentLocked()
 		s.pending.wanted = true
+		s.pending.wantApplied = s.pending.wantApplied || !synced
 	}
 	s.mu.Unlock()
 
+	done := &s.done
+	if synced {
+		done = &s.synced
+	} else if taken {
+		// The logger has it: ask the checkpointer not to wait out its
+		// interval for it (harmless if it is already applied).
+		s.logMu.Lock()
+		s.urgent = true
+		s.logMu.Unlock()
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
+		}
+	}
 	s.doneMu.Lock()
 	defer s.doneMu.Unlock()
-	for s.done < batch && !s.stopped {
+	for *done < batch && !s.stopped {
 		s.doneCond.Wait()
 	}
-	if s.done < batch {
+	if *done < batch {
 		return fmt.Errorf("batch %d: %w", batch, ErrClosed)
 	}
 	if s.lastFailed != 0 && s.lastFailed >= lo {

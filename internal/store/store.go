@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -91,8 +92,9 @@ type Store struct {
 	doneMu sync.Mutex // guards the fields below
 	// doneCond is signalled (on doneMu) whenever done or stopped changes.
 	doneCond *sync.Cond
-	// done is the id of the last batch the commit loop finished.
-	done uint64
+	// done is the id of the last batch the checkpointer finished (in
+	// bbolt); synced, of the last batch the logger finished (on disk).
+	done, synced uint64
 	// lastFailed is the id of the latest failed batch, 0 if none.
 	lastFailed uint64
 	// lastErr is the error of batch lastFailed.
@@ -121,6 +123,9 @@ type Store struct {
 	// store closes. For tests: with it, bbolt's file stays as it is and a
 	// copy of the directory is what a crash would leave.
 	pauseCheckpoints atomic.Bool
+	// ckptFault, if set (tests, before any change is logged), fails
+	// checkpoints as a bbolt error would.
+	ckptFault func() error
 
 	// ckptWake wakes the checkpointer (buffered, one slot).
 	ckptWake chan struct{}
@@ -194,7 +199,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	var lastID uint64
 	var size int64
+	var fresh bool // the bbolt file was new
 	err = db.Update(func(tx *bbolt.Tx) error {
+		k, _ := tx.Cursor().First()
+		fresh = k == nil
 		if err := initSchema(tx); err != nil {
 			return err
 		}
@@ -227,6 +235,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.doneCond = sync.NewCond(&s.doneMu)
 	s.lazyTimer = time.AfterFunc(time.Hour, s.lazyFired)
 	s.lazyTimer.Stop()
+	if fresh {
+		// Log files left beside a new bbolt file (one deleted by hand)
+		// belong to another store: their records must not be applied.
+		for _, name := range walNames {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				db.Close()
+				return nil, fmt.Errorf("open store: %w", err)
+			}
+		}
+	}
 	if s.wal, err = openWAL(dir); err != nil {
 		db.Close()
 		return nil, err

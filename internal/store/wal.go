@@ -75,6 +75,14 @@ type wal struct {
 	off   int64    // where the next record goes in files[cur]
 	lsn   uint64   // the last LSN written
 	buf   []byte   // the record being written
+	// broken is set when a failed record could not be wiped out: from
+	// then on every append fails, until the store is opened again (a
+	// record that may or may not be on disk must not be followed by
+	// others).
+	broken error
+	// syncFault, if set (tests), is called after a record's write in
+	// place of its fdatasync.
+	syncFault func() error
 }
 
 // openWAL opens (creating if need be) the log files in dir.
@@ -166,6 +174,9 @@ func (w *wal) append(ops []op) (int, error) {
 	if w.buf, n, err = appendOps(w.buf, ops); err != nil || n == 0 {
 		return 0, err
 	}
+	if w.broken != nil {
+		return 0, fmt.Errorf("log is unusable until the store is reopened: %w", w.broken)
+	}
 	length := len(w.buf) - walHeader
 	if int64(length) >= maxWALRecord {
 		return 0, fmt.Errorf("log record of %d bytes is too large", length)
@@ -185,10 +196,14 @@ func (w *wal) append(ops []op) (int, error) {
 	}
 	f := w.files[w.cur]
 	if _, err := f.WriteAt(w.buf, w.off); err != nil {
-		return 0, fmt.Errorf("write log %s: %w", f.Name(), err)
+		return 0, w.wipe(fmt.Errorf("write log %s: %w", f.Name(), err))
 	}
-	if err := fdatasync(f); err != nil {
-		return 0, fmt.Errorf("sync log %s: %w", f.Name(), err)
+	sync := func() error { return fdatasync(f) }
+	if w.syncFault != nil {
+		sync = w.syncFault
+	}
+	if err := sync(); err != nil {
+		return 0, w.wipe(fmt.Errorf("sync log %s: %w", f.Name(), err))
 	}
 	w.off = end
 	w.lsn = lsn
@@ -197,6 +212,22 @@ func (w *wal) append(ops []op) (int, error) {
 		w.buf = nil
 	}
 	return n, nil
+}
+
+// wipe zeroes the header of a record whose write failed, which may have
+// reached the disk whole (a failed fdatasync leaves the data in the page
+// cache), so that it ends the log: its batch was reported failed, and
+// the next record takes its place. If that fails too, the log is marked
+// broken. It returns err.
+func (w *wal) wipe(err error) error {
+	f := w.files[w.cur]
+	var zero [walHeader]byte
+	if _, werr := f.WriteAt(zero[:], w.off); werr != nil {
+		w.broken = werr
+	} else if serr := fdatasync(f); serr != nil {
+		w.broken = serr
+	}
+	return err
 }
 
 // fdatasync flushes f's data, and only the metadata needed to read it.
@@ -255,10 +286,14 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 			if o.transient {
 				continue
 			}
+			size := recordSize(o.msg)
+			if size > bbolt.MaxValueSize {
+				return b, n, fmt.Errorf("queue %d entry %d: %d bytes is more than the store holds", o.id, o.seq, size)
+			}
 			b = append(b, logPut)
 			b = binary.AppendUvarint(b, o.id)
 			b = binary.AppendUvarint(b, o.seq)
-			b = binary.AppendUvarint(b, uint64(recordSize(o.msg)))
+			b = binary.AppendUvarint(b, uint64(size))
 			b = appendRecordFlags(b, o.msg, o.expiresAt, o.delivered)
 		case opDelivered, opDelete:
 			k := byte(logDelivered)
@@ -279,6 +314,9 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 			if err != nil {
 				return b, n, fmt.Errorf("exchange %q: %w", r.Name, err)
 			}
+			if len(r.Name) > bbolt.MaxKeySize {
+				return b, n, fmt.Errorf("exchange name of %d bytes is too long", len(r.Name))
+			}
 			b = appendField(append(b, logPutExchange), []byte(r.Name))
 			b = appendField(b, v)
 		case opDeleteExchange:
@@ -288,6 +326,9 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 			v, err := encodeQueue(r)
 			if err != nil {
 				return b, n, fmt.Errorf("queue %q: %w", r.Name, err)
+			}
+			if len(r.Name) > bbolt.MaxKeySize {
+				return b, n, fmt.Errorf("queue name of %d bytes is too long", len(r.Name))
 			}
 			b = appendField(append(b, logPutQueue), []byte(r.Name))
 			b = appendField(b, v)
@@ -305,6 +346,9 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 				k = logDeleteBinding
 			}
 			key := append(bindingPrefix(r), make([]byte, 8)...)
+			if len(key) > bbolt.MaxKeySize {
+				return b, n, fmt.Errorf("binding %q -> %q: key of %d bytes is too long", r.Source, r.Destination, len(key))
+			}
 			b = appendField(append(b, k), key)
 			b = appendField(b, v)
 		default:

@@ -2,11 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -297,5 +301,135 @@ func TestLargeRecord(t *testing.T) {
 		if len(e.Msg.Body) != maxKeptArena+walMinSize {
 			t.Errorf("entry %d has %d bytes", e.Seq, len(e.Msg.Body))
 		}
+	}
+}
+
+// TestCloseWithFailingCheckpoints: while bbolt fails, changes stay safe in
+// the log; Close does not wait for bbolt to recover, and the next Open
+// applies them.
+func TestCloseWithFailingCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ckptFault = func() error { return errInjected }
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	s.Put(q.ID, 1, msg("a", 10), 0, false)
+	syncAll(t, s)
+	for s.Stats().CheckpointsFailed == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := openTest(t, dir, Options{})
+	rec, err := c.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Queues) != 1 {
+		t.Fatalf("queues %+v", rec.Queues)
+	}
+	sameSeqs(t, load(t, c, q.ID), 1)
+}
+
+// slowErrors is a log handler that takes its time over errors, as a
+// logger writing to a slow disk might.
+type slowErrors struct{ slog.Handler }
+
+func (h slowErrors) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// TestWaitSeesFailureAtOnce: a failed batch is never reported done
+// without its failure, however long the logger takes over it.
+func TestWaitSeesFailureAtOnce(t *testing.T) {
+	g := newGate()
+	log := slog.New(slowErrors{slog.DiscardHandler})
+	s := openTest(t, "", Options{Fault: g.fault, Logger: log})
+	g.fail.Store(true)
+	b := s.PutExchange(ExchangeRecord{Name: "x", Type: "direct"})
+	if err := s.Wait(b); !errors.Is(err, errInjected) {
+		t.Fatalf("Wait = %v, want the injected fault", err)
+	}
+	g.fail.Store(true)
+	b = s.PutExchange(ExchangeRecord{Name: "y", Type: "direct"})
+	if err := s.WaitSynced(b); !errors.Is(err, errInjected) {
+		t.Fatalf("WaitSynced = %v, want the injected fault", err)
+	}
+}
+
+// TestFailedSyncWiped: a record whose fdatasync failed may be on disk
+// whole; it is wiped, so a crash does not bring back a batch reported
+// failed, and records after it, in either file, replay.
+func TestFailedSyncWiped(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.pauseCheckpoints.Store(true)
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	syncAll(t, s)
+	s.logMu.Lock()
+	s.wal.syncFault = func() error { return errInjected }
+	s.logMu.Unlock()
+	r := newRecorder()
+	s.Put(q.ID, 1, msg("a", 10), 0, false)
+	b := s.WatchSynced(r)
+	if c := <-r.ch; c.lastFailed != b {
+		t.Fatalf("Committed(%d, %d), want batch %d failed", c.batch, c.lastFailed, b)
+	}
+	s.logMu.Lock()
+	s.wal.syncFault = nil
+	s.wal.switchFile() // as a checkpoint of the failed batch would
+	s.logMu.Unlock()
+	s.Put(q.ID, 2, msg("b", 10), 0, false)
+	c := reopen(t, s, true)
+	rec, err := c.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Queues) != 1 {
+		t.Fatalf("queues %+v", rec.Queues)
+	}
+	sameSeqs(t, load(t, c, q.ID), 2)
+}
+
+// TestRefusedAtLog: a change bbolt would refuse fails its batch when it is
+// logged, not every checkpoint after it.
+func TestRefusedAtLog(t *testing.T) {
+	s := openTest(t, "", Options{})
+	b := s.PutExchange(ExchangeRecord{Name: strings.Repeat("x", bbolt.MaxKeySize+1), Type: "direct"})
+	if err := s.Wait(b); err == nil {
+		t.Fatal("an exchange name bbolt refuses was accepted")
+	}
+	mustWait(t, s, s.PutExchange(ExchangeRecord{Name: "x", Type: "direct"}))
+	if st := s.Stats(); st.CheckpointsFailed != 0 {
+		t.Fatalf("%d checkpoints failed", st.CheckpointsFailed)
+	}
+}
+
+// TestStaleLogIgnored: log files beside a new bbolt file (the old one
+// deleted by hand) are not applied to it.
+func TestStaleLogIgnored(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.pauseCheckpoints.Store(true)
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	s.Put(q.ID, 1, msg("a", 10), 0, false)
+	dir := crashCopy(t, s)
+	if err := os.Remove(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	c := openTest(t, dir, Options{})
+	rec, err := c.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Queues) != 0 || hasQueueBucket(t, c, q.ID) {
+		t.Fatalf("a new store got the old log's queue: %+v", rec.Queues)
 	}
 }
