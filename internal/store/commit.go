@@ -130,6 +130,27 @@ const (
 	checkpointBytes = 8 << 20
 )
 
+// maxUnapplied bounds the message bytes logged and not yet checkpointed
+// (see loop).
+const maxUnapplied = 2 * checkpointBytes
+
+// batchBytes is the message bytes ops hold (transient writes included:
+// they too stay in memory until checkpointed), and the other ops' size
+// roughly.
+func batchBytes(ops []op) int64 {
+	var n int64
+	for i := range ops {
+		o := &ops[i]
+		switch {
+		case o.kind == opPut && o.msg != nil:
+			n += int64(len(o.msg.Body) + len(o.msg.Props) + 32)
+		case o.kind != opNone:
+			n += 32
+		}
+	}
+	return n
+}
+
 // lazyDelay is how long the logger lets a batch that no one waits for
 // gather more changes before writing it.
 const lazyDelay = time.Millisecond
@@ -198,7 +219,9 @@ func (s *Store) loop() {
 			var n int
 			if n, err = s.wal.append(b.ops); n > 0 {
 				b.lsn = s.wal.lsn
-				s.groupBytes += int64(n)
+			}
+			if err == nil {
+				s.groupBytes += batchBytes(b.ops)
 			}
 		}
 		if err != nil {
@@ -252,6 +275,15 @@ func (s *Store) loop() {
 			default:
 			}
 		}
+		// Back-pressure: what is logged and not yet in bbolt is held in
+		// memory (by the group and by the queues' spills), so the logger
+		// does not run more than maxUnapplied ahead of the checkpointer.
+		// Confirms, and so publishers, wait meanwhile.
+		s.logMu.Lock()
+		for s.groupBytes+s.applyingBytes > maxUnapplied && !s.closingNow.Load() {
+			s.ckptDone.Wait()
+		}
+		s.logMu.Unlock()
 		if closing {
 			return // b is the checkpointer's now: touch nothing
 		}
@@ -306,6 +338,7 @@ func (s *Store) checkpointLoop() {
 		}
 		s.logMu.Lock()
 		group, s.group = s.group, group[:0]
+		s.applyingBytes = s.groupBytes
 		s.groupBytes, s.urgent = 0, false
 		done = s.loggerDone
 		s.wal.switchFile()
@@ -340,6 +373,8 @@ func (s *Store) checkpointLoop() {
 		}
 		s.finish(group, done)
 		s.logMu.Lock()
+		s.applyingBytes = 0
+		s.ckptDone.Broadcast()
 		for _, b := range group {
 			b.reset(0)
 			if len(s.free) < maxFreeBatches && cap(b.ops) <= maxFreeBatchOps {

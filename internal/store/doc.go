@@ -23,7 +23,9 @@
 // time (every 100 ms, or sooner when 8 MiB are waiting or a Wait asks), in
 // one ordinary bbolt transaction that also records the last log record it
 // holds, and tells the batches' Watch waiters (queues, which then read the
-// entries back with Load) and Wait. A message published and settled
+// entries back with Load) and Wait. The logger waits while more than
+// maxUnapplied bytes of messages are logged and not yet checkpointed, so
+// the memory that holds them stays bounded. A message published and settled
 // between two checkpoints never reaches bbolt. Open applies whatever log
 // records bbolt lacks before anything else reads the file, so a crash loses
 // nothing that was synced.

@@ -108,9 +108,13 @@ type Store struct {
 	wal *wal
 	// group is the batches the logger has finished (logged or failed)
 	// since the checkpointer last took them, in order; groupBytes is the
-	// log bytes they hold.
-	group      []*batch
-	groupBytes int64
+	// message bytes they hold (batchBytes), and applyingBytes those of the
+	// group the checkpointer is applying.
+	group                     []*batch
+	groupBytes, applyingBytes int64
+	// ckptDone is signalled (on logMu) when a checkpoint ends: the logger
+	// waits on it when too much is unapplied.
+	ckptDone *sync.Cond
 	// urgent asks for a checkpoint now: a Wait wants a batch of group, or
 	// the store is closing.
 	urgent bool
@@ -123,6 +127,9 @@ type Store struct {
 	// store closes. For tests: with it, bbolt's file stays as it is and a
 	// copy of the directory is what a crash would leave.
 	pauseCheckpoints atomic.Bool
+	// closingNow is set by Close: the logger stops waiting for the
+	// checkpointer, so a failing disk cannot keep Close waiting.
+	closingNow atomic.Bool
 	// ckptFault, if set (tests, before any change is logged), fails
 	// checkpoints as a bbolt error would.
 	ckptFault func() error
@@ -233,6 +240,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.work = sync.NewCond(&s.mu)
 	s.doneCond = sync.NewCond(&s.doneMu)
+	s.ckptDone = sync.NewCond(&s.logMu)
 	s.lazyTimer = time.AfterFunc(time.Hour, s.lazyFired)
 	s.lazyTimer.Stop()
 	if fresh {
@@ -313,6 +321,10 @@ func checkSchema(tx *bbolt.Tx) error {
 // later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closingNow.Store(true)
+		s.logMu.Lock()
+		s.ckptDone.Broadcast()
+		s.logMu.Unlock()
 		s.mu.Lock()
 		s.closing = true
 		s.work.Signal()

@@ -433,3 +433,46 @@ func TestStaleLogIgnored(t *testing.T) {
 		t.Fatalf("a new store got the old log's queue: %+v", rec.Queues)
 	}
 }
+
+// TestLoggerWaitsForCheckpoints: the logger runs at most maxUnapplied
+// (and the batch that crossed it) ahead of bbolt, so what waits in memory
+// for a checkpoint is bounded; what comes after waits for a checkpoint.
+func TestLoggerWaitsForCheckpoints(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	s.pauseCheckpoints.Store(true)
+	m := msg("m", 1<<20)
+	per := batchBytes([]op{{kind: opPut, msg: m}})
+	n := uint64(maxUnapplied/per + 1)
+	for seq := uint64(1); seq <= n; seq++ { // a batch each, the last over the bound
+		s.Put(q.ID, seq, m, 0, false)
+		syncAll(t, s)
+	}
+	s.Put(q.ID, n+1, m, 0, false)
+	r := newRecorder()
+	last := s.WatchSynced(r)
+	// Poll a while: the last batch must not be synced with checkpoints
+	// paused.
+	for range 100 {
+		select {
+		case c := <-r.ch:
+			t.Fatalf("batch %d synced with more than %d bytes unapplied", c.batch, maxUnapplied)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.pauseCheckpoints.Store(false)
+	select { // wake the checkpointer
+	case s.ckptWake <- struct{}{}:
+	default:
+	}
+	if c := <-r.ch; c.batch != last || c.lastFailed != 0 {
+		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, last)
+	}
+	flush(t, s)
+	if es := load(t, s, q.ID); uint64(len(es)) != n+1 {
+		t.Fatalf("%d entries, want %d", len(es), n+1)
+	}
+}
