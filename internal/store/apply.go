@@ -42,14 +42,6 @@ func (s *Store) resetScratch() {
 	clear(s.cache)
 }
 
-// apply makes ops' changes in tx.
-func (s *Store) apply(tx *bbolt.Tx, ops []op) error {
-	if err := s.applyOps(tx, ops); err != nil {
-		return err
-	}
-	return s.writeCounters()
-}
-
 // applyOps makes ops' changes in tx, but for the queues' counters, which
 // it keeps in the bucket cache for writeCounters.
 func (s *Store) applyOps(tx *bbolt.Tx, ops []op) error {

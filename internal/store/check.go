@@ -81,7 +81,12 @@ func CheckDir(dir string) error {
 // checkLog checks the log records in dir after ckpt, without changing
 // anything.
 func checkLog(dir string, ckpt uint64) error {
-	var recs []walRecord
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	for _, name := range walNames {
 		f, err := os.Open(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -90,16 +95,11 @@ func checkLog(dir string, ckpt uint64) error {
 		if err != nil {
 			return fmt.Errorf("log: %w", err)
 		}
-		fi, err := f.Stat()
-		if err == nil {
-			var run []walRecord
-			run, err = readRun(f, fi.Size())
-			recs = append(recs, run...)
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("log %s: %w", name, err)
-		}
+		files = append(files, f)
+	}
+	recs, err := readLog(files)
+	if err != nil {
+		return err
 	}
 	pending, err := pendingRecords(recs, ckpt)
 	if err != nil {

@@ -270,10 +270,7 @@ func (s *Store) loop() {
 		clear(waiters)
 		spareWaiters = waiters[:0]
 		if wake {
-			select {
-			case s.ckptWake <- struct{}{}:
-			default:
-			}
+			s.wakeCheckpointer()
 		}
 		// Back-pressure: what is logged and not yet in bbolt is held in
 		// memory (by the group and by the queues' spills), so the logger
@@ -292,6 +289,15 @@ func (s *Store) loop() {
 			// busy loop: queues log their failed writes again at once.
 			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
 		}
+	}
+}
+
+// wakeCheckpointer wakes the checkpointer if it waits (or makes its next
+// wait return at once).
+func (s *Store) wakeCheckpointer() {
+	select {
+	case s.ckptWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -565,10 +571,7 @@ func (s *Store) waitRange(lo, batch uint64, synced bool) error {
 		s.logMu.Lock()
 		s.urgent = true
 		s.logMu.Unlock()
-		select {
-		case s.ckptWake <- struct{}{}:
-		default:
-		}
+		s.wakeCheckpointer()
 	}
 	s.doneMu.Lock()
 	defer s.doneMu.Unlock()

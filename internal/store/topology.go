@@ -148,6 +148,11 @@ func bindingPrefix(r *BindingRecord) []byte {
 	return append(b, r.RoutingKey...)
 }
 
+// encodeBinding encodes r's value: version, args table.
+func encodeBinding(r *BindingRecord) ([]byte, error) {
+	return wire.AppendTable([]byte{topologyVersion}, r.Args)
+}
+
 // decodeBinding decodes a binding's key and value.
 func decodeBinding(k, v []byte) (BindingRecord, error) {
 	var r BindingRecord
@@ -237,7 +242,7 @@ func putBinding(tx *bbolt.Tx, r *BindingRecord) error {
 			return nil
 		}
 	}
-	v, err := wire.AppendTable([]byte{topologyVersion}, r.Args)
+	v, err := encodeBinding(r)
 	if err != nil {
 		return fmt.Errorf("binding %q -> %q: %w", r.Source, r.Destination, err)
 	}

@@ -13,8 +13,6 @@ import (
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
-
-	"github.com/warrenmq/warren/internal/wire"
 )
 
 // The write-ahead log. A batch is durable once its record is in the log
@@ -311,52 +309,52 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 		case opPutExchange:
 			r := o.topo.(*ExchangeRecord)
 			v, err := encodeExchange(r)
-			if err != nil {
+			if b, err = appendKeyed(b, logPutExchange, []byte(r.Name), v, err); err != nil {
 				return b, n, fmt.Errorf("exchange %q: %w", r.Name, err)
 			}
-			if len(r.Name) > bbolt.MaxKeySize {
-				return b, n, fmt.Errorf("exchange name of %d bytes is too long", len(r.Name))
-			}
-			b = appendField(append(b, logPutExchange), []byte(r.Name))
-			b = appendField(b, v)
 		case opDeleteExchange:
 			b = appendField(append(b, logDeleteExchange), []byte(o.topo.(string)))
 		case opPutQueue:
 			r := o.topo.(*QueueRecord)
 			v, err := encodeQueue(r)
-			if err != nil {
+			if b, err = appendKeyed(b, logPutQueue, []byte(r.Name), v, err); err != nil {
 				return b, n, fmt.Errorf("queue %q: %w", r.Name, err)
 			}
-			if len(r.Name) > bbolt.MaxKeySize {
-				return b, n, fmt.Errorf("queue name of %d bytes is too long", len(r.Name))
-			}
-			b = appendField(append(b, logPutQueue), []byte(r.Name))
-			b = appendField(b, v)
 		case opDeleteQueue:
 			b = binary.AppendUvarint(append(b, logDeleteQueue), o.id)
 			b = appendField(b, []byte(o.topo.(string)))
 		case opPutBinding, opDeleteBinding:
 			r := o.topo.(*BindingRecord)
-			v, err := wire.AppendTable([]byte{topologyVersion}, r.Args)
-			if err != nil {
-				return b, n, fmt.Errorf("binding %q -> %q: %w", r.Source, r.Destination, err)
-			}
 			k := byte(logPutBinding)
 			if o.kind == opDeleteBinding {
 				k = logDeleteBinding
 			}
+			v, err := encodeBinding(r)
 			key := append(bindingPrefix(r), make([]byte, 8)...)
-			if len(key) > bbolt.MaxKeySize {
-				return b, n, fmt.Errorf("binding %q -> %q: key of %d bytes is too long", r.Source, r.Destination, len(key))
+			if b, err = appendKeyed(b, k, key, v, err); err != nil {
+				return b, n, fmt.Errorf("binding %q -> %q: %w", r.Source, r.Destination, err)
 			}
-			b = appendField(append(b, k), key)
-			b = appendField(b, v)
 		default:
 			continue
 		}
 		n++
 	}
 	return b, n, nil
+}
+
+// appendKeyed appends a topology op: its kind, then key and value as
+// bbolt holds them. encErr is the value's encoding error; a key bbolt
+// would refuse is an error too, so its batch fails when it is logged, not
+// at every checkpoint after.
+func appendKeyed(b []byte, kind byte, key, v []byte, encErr error) ([]byte, error) {
+	if encErr != nil {
+		return b, encErr
+	}
+	if len(key) > bbolt.MaxKeySize {
+		return b, fmt.Errorf("key of %d bytes is too long", len(key))
+	}
+	b = appendField(append(b, kind), key)
+	return appendField(b, v), nil
 }
 
 func appendField(b, f []byte) []byte {
@@ -512,6 +510,23 @@ func readRun(r io.ReaderAt, size int64) ([]walRecord, error) {
 	return recs, nil
 }
 
+// readLog returns the records of the run at the start of each file.
+func readLog(files []*os.File) ([]walRecord, error) {
+	var recs []walRecord
+	for _, f := range files {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+		run, err := readRun(f, fi.Size())
+		if err != nil {
+			return nil, fmt.Errorf("read log %s: %w", f.Name(), err)
+		}
+		recs = append(recs, run...)
+	}
+	return recs, nil
+}
+
 // pendingRecords returns, in order, the records of recs after ckpt, and an
 // error if one is missing between ckpt and the last of them.
 func pendingRecords(recs []walRecord, ckpt uint64) ([]walRecord, error) {
@@ -554,13 +569,9 @@ func (s *Store) replay(w *wal) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
-	var all []walRecord
-	for i, f := range w.files {
-		run, err := readRun(f, w.size[i])
-		if err != nil {
-			return 0, fmt.Errorf("read log %s: %w", f.Name(), err)
-		}
-		all = append(all, run...)
+	all, err := readLog(w.files[:])
+	if err != nil {
+		return 0, err
 	}
 	recs, err := pendingRecords(all, ckpt)
 	if err != nil {

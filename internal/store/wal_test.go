@@ -53,6 +53,17 @@ func crashCopy(t testing.TB, s *Store) string {
 	return dir
 }
 
+// openPaused opens a store with checkpoints paused and logs a durable
+// queue q in it.
+func openPaused(t testing.TB) (*Store, QueueRecord) {
+	t.Helper()
+	s := openTest(t, "", Options{})
+	s.pauseCheckpoints.Store(true)
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	return s, q
+}
+
 // reopen ends s and opens its data again: after Close, or with crash from
 // a crash copy (then the new store's checkpoints are paused too, and s is
 // closed only by the test's cleanup).
@@ -171,10 +182,7 @@ func TestCheckpointCoalesces(t *testing.T) {
 // TestTornLogTail: a record cut short by a crash is not applied, nor is
 // anything after it; everything before it is.
 func TestTornLogTail(t *testing.T) {
-	s := openTest(t, "", Options{})
-	s.pauseCheckpoints.Store(true)
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
+	s, q := openPaused(t)
 	s.Put(q.ID, 1, msg("a", 100), 0, false)
 	syncAll(t, s)
 	s.Put(q.ID, 2, msg("b", 100), 0, false)
@@ -226,10 +234,7 @@ func TestTornLogTail(t *testing.T) {
 // TestLogGapRefused: if a record the checkpoint needs is missing while
 // later ones are there, Open refuses the store rather than skip it.
 func TestLogGapRefused(t *testing.T) {
-	s := openTest(t, "", Options{})
-	s.pauseCheckpoints.Store(true)
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
+	s, q := openPaused(t)
 	syncAll(t, s)
 	s.Put(q.ID, 1, msg("a", 100), 0, false)
 	syncAll(t, s)
@@ -368,10 +373,7 @@ func TestWaitSeesFailureAtOnce(t *testing.T) {
 // whole; it is wiped, so a crash does not bring back a batch reported
 // failed, and records after it, in either file, replay.
 func TestFailedSyncWiped(t *testing.T) {
-	s := openTest(t, "", Options{})
-	s.pauseCheckpoints.Store(true)
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
+	s, q := openPaused(t)
 	syncAll(t, s)
 	s.logMu.Lock()
 	s.wal.syncFault = func() error { return errInjected }
@@ -415,10 +417,7 @@ func TestRefusedAtLog(t *testing.T) {
 // TestStaleLogIgnored: log files beside a new bbolt file (the old one
 // deleted by hand) are not applied to it.
 func TestStaleLogIgnored(t *testing.T) {
-	s := openTest(t, "", Options{})
-	s.pauseCheckpoints.Store(true)
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
+	s, q := openPaused(t)
 	s.Put(q.ID, 1, msg("a", 10), 0, false)
 	dir := crashCopy(t, s)
 	if err := os.Remove(filepath.Join(dir, FileName)); err != nil {
@@ -464,10 +463,7 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	s.pauseCheckpoints.Store(false)
-	select { // wake the checkpointer
-	case s.ckptWake <- struct{}{}:
-	default:
-	}
+	s.wakeCheckpointer()
 	if c := <-r.ch; c.batch != last || c.lastFailed != 0 {
 		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, last)
 	}
