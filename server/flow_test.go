@@ -21,10 +21,7 @@ func TestPublisherFlowControl(t *testing.T) {
 	if err := sub.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	deliveries, err := sub.Consume(q, "", false, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	deliveries := consume(t, sub, q, false)
 
 	const n, size = 3000, 1024
 	var wg sync.WaitGroup
@@ -77,10 +74,7 @@ func TestFlowControlSameConnection(t *testing.T) {
 	if err := sub.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	deliveries, err := sub.Consume(q, "", false, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	deliveries := consume(t, sub, q, false)
 	const n = 2000
 	go func() {
 		body := make([]byte, 1024)

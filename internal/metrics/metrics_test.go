@@ -323,11 +323,8 @@ func TestStore(t *testing.T) {
 // and the rest of the scrape are still there.
 func TestOddQueueName(t *testing.T) {
 	b := startBroker(t)
-	conn := b.dial(t)
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, err := b.dial(t).Channel()
+	must(t, err)
 	for _, name := range []string{"a", "q\xff", "z"} {
 		if _, err := ch.QueueDeclare(name, false, false, false, false, nil); err != nil {
 			t.Fatal(err)
@@ -353,9 +350,7 @@ func TestRoutedCounts(t *testing.T) {
 	b := startBroker(t)
 	conn := b.dial(t)
 	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	if _, err := ch.QueueDeclare("full", false, false, false, false, amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"}); err != nil {
 		t.Fatal(err)
 	}
@@ -411,11 +406,8 @@ func TestRoutedCounts(t *testing.T) {
 // overflow without one, a rejection in a queue with one.
 func TestDeadLettered(t *testing.T) {
 	b := startBroker(t)
-	conn := b.dial(t)
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, err := b.dial(t).Channel()
+	must(t, err)
 	for _, q := range []struct {
 		name string
 		args amqp.Table
