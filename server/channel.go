@@ -32,10 +32,13 @@ type channel struct {
 	txPending bool            // txWait has not finished: the channel's next frame waits
 	mode      atomic.Uint32   // modeConfirm or modeTx once selected; read by the management API
 
-	confirmMu   sync.Mutex        // guards the contents of confirm and the two fields below
-	awaiting    []awaitingConfirm // publishes whose confirm waits for the store, in tag order
-	watched     uint64            // the store batch ch is registered on as a Waiter
-	confirmsOff bool              // the channel is closing: no more confirms
+	confirmMu sync.Mutex        // guards the contents of confirm and the fields below
+	awaiting  []awaitingConfirm // publishes whose confirm waits for the store, in tag order
+	watched   uint64            // the store batch ch is registered on as a Waiter
+	// synced and syncedFailed are the last Committed call's arguments:
+	// batches up to synced are done.
+	synced, syncedFailed uint64
+	confirmsOff          bool // the channel is closing: no more confirms
 
 	mu             sync.Mutex // guards the fields below
 	closed         bool       // no more deliveries

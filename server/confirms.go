@@ -28,6 +28,10 @@ func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 	case lo == 0:
 		ch.confirm.Ack(seq)
 		ch.c.stats.confirmed.Add(1)
+	case hi <= ch.synced:
+		// Its batches were reported done (on the batch ch was watching)
+		// between its writes and now: no later report will cover it.
+		ch.settleLocked(seq, lo, ch.syncedFailed)
 	default:
 		// Registered on a batch at or after hi, ch hears when every
 		// write above is done; once per batch, not per publish.
@@ -48,15 +52,10 @@ func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 func (ch *channel) Committed(batch, lastFailed uint64) {
 	ch.confirmMu.Lock()
 	defer ch.confirmMu.Unlock()
+	ch.synced, ch.syncedFailed = max(ch.synced, batch), lastFailed
 	i := 0
 	for ; i < len(ch.awaiting) && ch.awaiting[i].hi <= batch; i++ {
-		a := ch.awaiting[i]
-		if a.lo <= lastFailed {
-			ch.confirm.Nack(a.seq)
-		} else {
-			ch.confirm.Ack(a.seq)
-			ch.c.stats.confirmed.Add(1)
-		}
+		ch.settleLocked(ch.awaiting[i].seq, ch.awaiting[i].lo, lastFailed)
 	}
 	if i == 0 {
 		return
@@ -65,6 +64,18 @@ func (ch *channel) Committed(batch, lastFailed uint64) {
 	ch.awaiting = ch.awaiting[:n]
 	if !ch.confirmsOff {
 		ch.confirm.Emit(ch.sendConfirm)
+	}
+}
+
+// settleLocked acks publish seq, whose writes are in batches from lo on,
+// or nacks it if the batch lastFailed may have lost one of them.
+// ch.confirmMu must be held.
+func (ch *channel) settleLocked(seq, lo, lastFailed uint64) {
+	if lo <= lastFailed {
+		ch.confirm.Nack(seq)
+	} else {
+		ch.confirm.Ack(seq)
+		ch.c.stats.confirmed.Add(1)
 	}
 }
 
