@@ -101,6 +101,7 @@ func compareMain(ctx context.Context, args []string, out io.Writer) error {
 	runs := fs.Int("runs", 2, "runs per broker and scenario, alternating which goes first")
 	only := fs.String("scenarios", "", "comma-separated scenario numbers to run (1-based; default all)")
 	jsonFile := fs.String("json", "", "write every run's summary to this file")
+	client := fs.String("client", "lean", "client for producers and consumers in every run: lean or amqp091 (see warren-perf -h)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: warren-perf compare [flags]\n\nRuns each scenario against Warren and a reference broker, alternating,\nand prints Warren/reference ratios (above 1: Warren ahead).\n\n")
@@ -142,7 +143,7 @@ func compareMain(ctx context.Context, args []string, out io.Writer) error {
 			}
 			var pair [2]*summary
 			for _, b := range order {
-				args := append([]string{"-h", brokers[b], "--quiet", "-z", strconv.FormatFloat(*seconds, 'f', -1, 64)}, sc.args...)
+				args := append([]string{"-h", brokers[b], "--quiet", "--client", *client, "-z", strconv.FormatFloat(*seconds, 'f', -1, 64)}, sc.args...)
 				if sc.metric == "idle_rss" {
 					args = append([]string{"-h", brokers[b], "--quiet"}, sc.args...)
 				}

@@ -71,6 +71,7 @@ type config struct {
 	pmessages     int
 	cmessages     int
 	rpc           bool
+	client        string
 	replyTo       string
 	rpcWorkers    int
 	idleConns     int
@@ -150,6 +151,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	num(&c.bindings, "", "bindings", 0, "topic exchanges: total bindings, spread over the queues, each message matching one (default: one per queue)")
 	num(&c.pmessages, "C", "pmessages", 0, "each producer publishes N messages then stops (0: no limit)")
 	num(&c.cmessages, "D", "cmessages", 0, "each consumer consumes N messages then stops (0: no limit)")
+	fs.StringVar(&c.client, "client", "lean", "client for producers and consumers: lean (warren-perf's own, a few allocation-free frames per message) or amqp091 (amqp091-go); setup and RPC always use amqp091-go")
 	fs.BoolVar(&c.rpc, "rpc", false, "RPC: producers are callers (one call outstanding each), consumers are servers replying to each request")
 	fs.StringVar(&c.replyTo, "reply-to", "direct", "RPC replies: direct (direct reply-to) or queue (an exclusive reply queue per caller)")
 	fs.IntVar(&c.rpcWorkers, "rpc-workers", 16, "RPC: concurrent handlers per server")
@@ -179,6 +181,8 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 		return nil, errors.New("-x, -y, -s, -q must not be negative, --queues must be at least 1, -q at most 65535")
 	case c.exchangeType != "direct" && c.exchangeType != "fanout" && c.exchangeType != "topic":
 		return nil, fmt.Errorf("-t %q: direct, fanout or topic", c.exchangeType)
+	case c.client != "lean" && c.client != "amqp091":
+		return nil, fmt.Errorf("--client %q: lean or amqp091", c.client)
 	case c.replyTo != "direct" && c.replyTo != "queue":
 		return nil, fmt.Errorf("--reply-to %q: direct or queue", c.replyTo)
 	case c.txSize > 0 && c.confirm >= 0:

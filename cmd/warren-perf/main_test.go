@@ -58,40 +58,54 @@ func gone(t *testing.T, url string, queues []string, exchange string) {
 
 func TestCountsAndCleanup(t *testing.T) {
 	b := servertest.Start(t)
-	s, out := perf(t, b.URL, "--id", "t1", "-x", "2", "-y", "2", "-s", "100", "-c", "10", "-f", "persistent", "-q", "20", "-A", "5", "-C", "500", "-D", "500", "--quiet")
-	if s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Nacked != 0 {
-		t.Errorf("sent %d confirmed %d received %d nacked %d, want 1000 each (0 nacked)", s.Sent, s.Confirmed, s.Received, s.Nacked)
-	}
-	if s.Latency == nil || s.Latency.Count != 1000 || s.ConfirmLatency == nil || s.ConfirmLatency.Count != 1000 {
-		t.Errorf("latency summaries = %+v %+v", s.Latency, s.ConfirmLatency)
-	}
-	if s.Latency != nil && !(s.Latency.Min <= s.Latency.P50 && s.Latency.P50 <= s.Latency.P99 && s.Latency.P99 <= s.Latency.Max) {
-		t.Errorf("percentiles out of order: %+v", s.Latency)
-	}
-	if s.Product != "Warren" || s.Scenario != "-x 2 -y 2 -s 100 -q 20 -c 10 -f persistent" {
-		t.Errorf("product %q scenario %q", s.Product, s.Scenario)
-	}
-	// The last line is the JSON summary.
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var js summary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &js); err != nil || js.Sent != 1000 {
-		t.Errorf("last line is not the summary: %q (%v)", lines[len(lines)-1], err)
-	}
-	gone(t, b.URL, []string{"warren-perf-t1-0"}, "warren-perf-t1")
-	// The broker is this process: its CPU was measured.
-	if s.BrokerPID != os.Getpid() {
-		t.Errorf("broker pid %d, want this test's %d", s.BrokerPID, os.Getpid())
+	for _, client := range []string{"lean", "amqp091"} {
+		t.Run(client, func(t *testing.T) {
+			id := "t1" + client
+			s, out := perf(t, b.URL, "--id", id, "--client", client, "-x", "2", "-y", "2", "-s", "100", "-c", "10", "-f", "persistent", "-q", "20", "-A", "5", "-C", "500", "-D", "500", "--quiet")
+			if s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Nacked != 0 {
+				t.Errorf("sent %d confirmed %d received %d nacked %d, want 1000 each (0 nacked)", s.Sent, s.Confirmed, s.Received, s.Nacked)
+			}
+			if s.Latency == nil || s.Latency.Count != 1000 || s.ConfirmLatency == nil || s.ConfirmLatency.Count != 1000 {
+				t.Errorf("latency summaries = %+v %+v", s.Latency, s.ConfirmLatency)
+			}
+			if s.Latency != nil && !(s.Latency.Min <= s.Latency.P50 && s.Latency.P50 <= s.Latency.P99 && s.Latency.P99 <= s.Latency.Max) {
+				t.Errorf("percentiles out of order: %+v", s.Latency)
+			}
+			if want := "-x 2 -y 2 -s 100 -q 20 -c 10 -f persistent --client " + client; s.Product != "Warren" || s.Scenario != want {
+				t.Errorf("product %q scenario %q, want Warren and %q", s.Product, s.Scenario, want)
+			}
+			// The last line is the JSON summary.
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			var js summary
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &js); err != nil || js.Sent != 1000 {
+				t.Errorf("last line is not the summary: %q (%v)", lines[len(lines)-1], err)
+			}
+			gone(t, b.URL, []string{"warren-perf-" + id + "-0"}, "warren-perf-"+id)
+			// The broker is this process: its CPU was measured.
+			if s.BrokerPID != os.Getpid() {
+				t.Errorf("broker pid %d, want this test's %d", s.BrokerPID, os.Getpid())
+			}
+		})
 	}
 }
 
 func TestModes(t *testing.T) {
 	b := servertest.Start(t)
-	t.Run("transactions", func(t *testing.T) {
-		s, _ := perf(t, b.URL, "--id", "tx", "-m", "10", "-f", "persistent", "-C", "100", "-D", "100", "-a", "--quiet")
-		if s.Commits != 10 || s.Received != 100 || s.CommitLatency == nil || s.CommitLatency.Count != 10 {
-			t.Errorf("commits %d received %d commit latency %+v", s.Commits, s.Received, s.CommitLatency)
-		}
-	})
+	for _, client := range []string{"lean", "amqp091"} {
+		t.Run("transactions "+client, func(t *testing.T) {
+			s, _ := perf(t, b.URL, "--id", "tx"+client, "--client", client, "-m", "10", "-f", "persistent", "-C", "100", "-D", "100", "-a", "--quiet")
+			if s.Commits != 10 || s.Received != 100 || s.CommitLatency == nil || s.CommitLatency.Count != 10 {
+				t.Errorf("commits %d received %d commit latency %+v", s.Commits, s.Received, s.CommitLatency)
+			}
+		})
+		t.Run("mandatory "+client, func(t *testing.T) {
+			// A key no binding matches: every message comes back.
+			s, _ := perf(t, b.URL, "--id", "mand"+client, "--client", client, "-t", "topic", "-k", "nowhere", "-f", "mandatory", "-c", "5", "-C", "50", "--quiet")
+			if s.Sent != 50 || s.Returned != 50 || s.Confirmed != 50 {
+				t.Errorf("sent %d returned %d confirmed %d, want 50 each", s.Sent, s.Returned, s.Confirmed)
+			}
+		})
+	}
 	for _, mode := range []string{"direct", "queue"} {
 		t.Run("rpc "+mode, func(t *testing.T) {
 			s, _ := perf(t, b.URL, "--id", "rpc"+mode, "--rpc", "--reply-to", mode, "-x", "3", "-y", "1", "-C", "40", "--quiet")

@@ -174,9 +174,12 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if cfg.rpc {
+			switch {
+			case cfg.rpc:
 				r.rpcServer(stopAll, i, ready)
-			} else {
+			case cfg.client == "lean":
+				r.leanConsumer(stopAll, i, ready)
+			default:
 				r.consumer(stopAll, i, ready)
 			}
 		}()
@@ -193,9 +196,12 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			if cfg.rpc {
+			switch {
+			case cfg.rpc:
 				r.rpcCaller(stopAll, i)
-			} else {
+			case cfg.client == "lean":
+				r.leanProducer(stopAll, i)
+			default:
 				r.producer(stopAll, i)
 			}
 		}()
@@ -335,6 +341,9 @@ func scenarioOf(c *config) string {
 	}
 	if c.bindings > 0 {
 		fmt.Fprintf(&b, " --bindings %d", c.bindings)
+	}
+	if !c.rpc && c.idleConns == 0 {
+		fmt.Fprintf(&b, " --client %s", c.client)
 	}
 	return b.String()
 }
