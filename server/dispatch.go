@@ -233,6 +233,14 @@ func (ch *channel) handle(m wire.Method) error {
 		// commit loop sends commit-ok (see txCommitWaiter).
 		vh.store.Hold()
 		ch.commit()
+		if vh.store.HeldClean() {
+			// Nothing to write (transient messages, non-durable queues,
+			// or persistent ones consumed with no-ack at once): no
+			// batch to wait for.
+			vh.store.Release()
+			c.out.sendMethod(ch.id, &wire.TxCommitOk{})
+			return nil
+		}
 		if ch.txWait.done == nil {
 			ch.txWait = txCommitWaiter{ch: ch, done: make(chan struct{}, 1)}
 		}

@@ -374,29 +374,26 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 		}
 	}
 
-	// The reader: confirms, returns, commit-oks, and the broker's close.
-	commitOK := make(chan struct{}, 1)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		if confirms != nil {
-			defer confirms.end()
+	// read handles what the broker sends (confirms, returns, commit-oks)
+	// until a commit-ok, if untilCommitOK, or the connection's end
+	// (false). A transactional producer reads its commit-oks itself;
+	// any other has a goroutine run read.
+	settled := func(d time.Duration, ack bool) {
+		h.confirm.record(d)
+		if ack {
+			r.confirmed.Add(1)
+		} else {
+			r.nacked.Add(1)
 		}
-		settled := func(d time.Duration, ack bool) {
-			h.confirm.record(d)
-			if ack {
-				r.confirmed.Add(1)
-			} else {
-				r.nacked.Add(1)
-			}
-		}
+	}
+	read := func(untilCommitOK bool) bool {
 		for {
 			m, err := c.readMethod()
 			if err != nil {
 				if err != errLeanClosed && ctx.Err() == nil {
 					r.fail("producer %d: %v", i, err)
 				}
-				return
+				return false
 			}
 			switch m := m.(type) {
 			case *wire.BasicAck:
@@ -410,10 +407,22 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 			case *wire.BasicReturn:
 				r.returned.Add(1)
 			case *wire.TxCommitOk:
-				commitOK <- struct{}{}
+				if untilCommitOK {
+					return true
+				}
 			}
 		}
-	}()
+	}
+	readerDone := make(chan struct{})
+	if cfg.txSize == 0 {
+		go func() {
+			defer close(readerDone)
+			if confirms != nil {
+				defer confirms.end()
+			}
+			read(false)
+		}()
+	}
 
 	pace := newPacer(cfg.rate)
 	body := make([]byte, cfg.size)
@@ -454,21 +463,14 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 		}
 		r.sent.Add(1)
 		if cfg.txSize > 0 && (n+1)%cfg.txSize == 0 {
-			err := p.flush()
-			if err == nil {
-				err = c.send(leanChannel, &wire.TxCommit{})
-			}
-			if err == nil {
-				select {
-				case <-commitOK:
-				case <-readerDone:
-					err = errLeanClosed
-				}
-			}
-			if err != nil {
+			p.buf, _ = wire.AppendMethodFrame(p.buf, leanChannel, &wire.TxCommit{})
+			if err := p.flush(); err != nil {
 				if ctx.Err() == nil {
 					r.fail("producer %d: tx.commit: %v", i, err)
 				}
+				break
+			}
+			if !read(true) {
 				break
 			}
 			h.commit.record(time.Since(txStart))
@@ -489,7 +491,11 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 		}
 	}
 	c.startClose()
-	<-readerDone
+	if cfg.txSize > 0 {
+		read(false)
+	} else {
+		<-readerDone
+	}
 }
 
 // leanConsumer is consumer i on the lean client.

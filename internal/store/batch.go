@@ -164,6 +164,16 @@ func (s *Store) Hold() uint64 {
 	return s.pending.id
 }
 
+// HeldClean reports, under a Hold, whether the pending batch holds nothing
+// to write: every change logged in it so far was cancelled (a message
+// published and settled at once) or there were none. Then what the holder
+// logged needs no wait for the disk. A closed store is never clean.
+func (s *Store) HeldClean() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending.live == 0 && !s.closed
+}
+
 // Release ends a Hold.
 func (s *Store) Release() {
 	s.mu.Lock()

@@ -322,6 +322,36 @@ func TestCloseWaitsForHold(t *testing.T) {
 	sameSeqs(t, load(t, s, id), 1, 2)
 }
 
+func TestHeldClean(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	s.Hold()
+	if !s.HeldClean() {
+		t.Error("an empty held batch is not clean")
+	}
+	s.Put(id, 1, msg("a", 10), 0, false)
+	s.Delivered(id, 1)
+	if s.HeldClean() {
+		t.Error("a held batch with a write is clean")
+	}
+	s.Delete(id, 1) // published and settled at once: nothing to write
+	if !s.HeldClean() {
+		t.Error("a held batch whose write was cancelled is not clean")
+	}
+	s.Delete(id, 2) // an entry written before: its delete must be
+	if s.HeldClean() {
+		t.Error("a held batch with a delete is clean")
+	}
+	s.Release()
+	flush(t, s)
+	s.Close()
+	s.Hold()
+	if s.HeldClean() {
+		t.Error("a closed store is clean")
+	}
+	s.Release()
+}
+
 // TestLazyBatchWritten: a batch no one waits for (a consumer's acks) is
 // still written, on its own, and a waiter that comes later gets it.
 func TestLazyBatchWritten(t *testing.T) {
