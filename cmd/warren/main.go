@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warrenmq/warren/internal/gctune"
 	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/server"
 )
@@ -70,6 +71,7 @@ func run(args []string) error {
 	loopbackUsers := fs.String("loopback-users", "guest", "comma-separated users that may only connect from a loopback address; empty for none")
 	httpAddr := fs.String("http-addr", ":15672", "TCP address for the management HTTP API (RabbitMQ-compatible) and the web UI; empty to turn off")
 	metricsAddr := fs.String("metrics-addr", ":15692", "TCP address for Prometheus metrics at /metrics and /metrics/per-object; empty to turn off")
+	gcMinHeap := fs.Int64("gc-min-heap", 64<<20, "heap size, in bytes, below which the garbage collector is not run more often than that size asks (GOGC is raised while the live heap is small, up to 10x; 0 leaves GOGC alone, as does setting GOGC)")
 	pprofAddr := fs.String("pprof-addr", "", "TCP address for Go's pprof profiles at /debug/pprof/; empty (the default) to turn off")
 	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
 	logFormat := checkedStringFlag(fs, "log-format", "text", "log format: text or json", oneOf("text", "json"))
@@ -144,6 +146,10 @@ func run(args []string) error {
 		}
 	}
 	opts.Logger = logger
+	if *gcMinHeap < 0 {
+		return fmt.Errorf("--gc-min-heap must not be negative")
+	}
+	defer gctune.Start(uint64(*gcMinHeap)).Stop()
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
