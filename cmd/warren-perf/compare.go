@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // scenario is one line of the comparison: warren-perf flags and the figure
@@ -101,6 +102,7 @@ func compareMain(ctx context.Context, args []string, out io.Writer) error {
 	runs := fs.Int("runs", 2, "runs per broker and scenario, alternating which goes first")
 	only := fs.String("scenarios", "", "comma-separated scenario numbers to run (1-based; default all)")
 	jsonFile := fs.String("json", "", "write every run's summary to this file")
+	settle := fs.Duration("settle", 15*time.Second, "before each run, wait (at most this long) until both brokers use under a tenth of a core, so a broker still busy with the last run is not measured against the next; 0 to not wait")
 	client := fs.String("client", "lean", "client for producers and consumers in every run: lean or amqp091 (see warren-perf -h)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	fs.Usage = func() {
@@ -131,6 +133,7 @@ func compareMain(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	brokers := [2]string{*warren, *ref}
+	pids := []int{brokerPID(*warren), brokerPID(*ref)}
 	var results []comparison
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(table, "scenario\tmetric\twarren\treference\tratio\tper run\ttarget")
@@ -143,6 +146,7 @@ func compareMain(ctx context.Context, args []string, out io.Writer) error {
 			}
 			var pair [2]*summary
 			for _, b := range order {
+				waitIdle(ctx, pids, *settle)
 				args := append([]string{"-h", brokers[b], "--quiet", "--client", *client, "-z", strconv.FormatFloat(*seconds, 'f', -1, 64)}, sc.args...)
 				if sc.metric == "idle_rss" {
 					args = append([]string{"-h", brokers[b], "--quiet"}, sc.args...)

@@ -78,7 +78,7 @@ func (c *leanConn) handshake(u amqp.URI, name string) error {
 	if _, err := c.nc.Write(wire.ProtocolHeader); err != nil {
 		return err
 	}
-	if _, err := leanExpect[*wire.ConnectionStart](c, 0); err != nil {
+	if _, err := leanExpect[*wire.ConnectionStart](c); err != nil {
 		return err
 	}
 	err := c.send(0, &wire.ConnectionStartOk{
@@ -90,7 +90,7 @@ func (c *leanConn) handshake(u amqp.URI, name string) error {
 	if err != nil {
 		return err
 	}
-	tune, err := leanExpect[*wire.ConnectionTune](c, 0)
+	tune, err := leanExpect[*wire.ConnectionTune](c)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (c *leanConn) handshake(u amqp.URI, name string) error {
 	if err := c.send(0, &wire.ConnectionOpen{VirtualHost: u.Vhost}); err != nil {
 		return err
 	}
-	if _, err := leanExpect[*wire.ConnectionOpenOk](c, 0); err != nil {
+	if _, err := leanExpect[*wire.ConnectionOpenOk](c); err != nil {
 		return err
 	}
 	return c.call(&wire.ChannelOpen{}, func(m wire.Method) bool { _, ok := m.(*wire.ChannelOpenOk); return ok })
@@ -148,8 +148,8 @@ func (c *leanConn) call(m wire.Method, ok func(wire.Method) bool) error {
 	}
 }
 
-// leanExpect reads the next method, which must be a T on channel.
-func leanExpect[T wire.Method](c *leanConn, channel uint16) (T, error) {
+// leanExpect reads the next method, which must be a T.
+func leanExpect[T wire.Method](c *leanConn) (T, error) {
 	var zero T
 	m, err := c.readMethod()
 	if err != nil {

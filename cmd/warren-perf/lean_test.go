@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
 )
 
 // TestLeanConfirmsWindow: acks out of order and multiple acks settle each
@@ -61,5 +63,31 @@ func TestLeanDeliveryTag(t *testing.T) {
 	ack := []byte{0, 60, 0, 80, 0, 0, 0, 0, 0, 0, 0, 1, 0}
 	if _, ok := deliveryTag(ack); ok {
 		t.Error("basic.ack read as a deliver")
+	}
+}
+
+// TestLeanNoAllocs: publishing (short of a flush) and acking allocate
+// nothing per message once the buffers have grown.
+func TestLeanNoAllocs(t *testing.T) {
+	p := &leanPublisher{frameMax: 131072, props: []byte{0x10, 0, 2}}
+	body := make([]byte, 1024)
+	if n := testing.AllocsPerRun(100, func() {
+		p.buf = p.buf[:0]
+		if err := p.publish("exchange", "key", false, body); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("publish: %v allocations per message", n)
+	}
+	var acks []byte
+	ack := wire.BasicAck{}
+	if n := testing.AllocsPerRun(100, func() {
+		ack.DeliveryTag++
+		acks, _ = wire.AppendMethodFrame(acks[:0], leanChannel, &ack)
+		if _, ok := deliveryTag(acks[7:]); ok {
+			t.Fatal("an ack read as a deliver")
+		}
+	}); n != 0 {
+		t.Errorf("ack: %v allocations per message", n)
 	}
 }

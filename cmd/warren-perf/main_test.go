@@ -165,7 +165,7 @@ func TestCompare(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	jsonFile := t.TempDir() + "/compare.json"
-	if err := compareMain(ctx, []string{"--warren", a.URL, "--reference", b.URL, "-z", "0.3", "--runs", "2", "--scenarios", "1,10", "--json", jsonFile}, &out); err != nil {
+	if err := compareMain(ctx, []string{"--warren", a.URL, "--reference", b.URL, "-z", "0.3", "--runs", "2", "--scenarios", "1,10", "--json", jsonFile, "--settle", "1s"}, &out); err != nil {
 		t.Fatalf("compare: %v\n%s", err, out.String())
 	}
 	text := out.String()

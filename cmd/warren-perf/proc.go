@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/procfs"
 )
@@ -108,4 +110,47 @@ func processRSS(pid int) int64 {
 		return 0
 	}
 	return int64(st.ResidentMemory())
+}
+
+// Settling between runs: a broker may still be busy after a run (writing
+// a backlog to disk, collecting garbage), and on a shared machine that
+// would be measured against the next run, of the other broker.
+const (
+	settleSample = 250 * time.Millisecond
+	settleIdle   = 0.1 // of a core: below this a broker counts as idle
+)
+
+// waitIdle waits until every process of pids (0s are skipped) uses less
+// than settleIdle of a core over settleSample, at most settleMax. It
+// returns how long it waited.
+func waitIdle(ctx context.Context, pids []int, settleMax time.Duration) time.Duration {
+	start := time.Now()
+	last := make([]float64, len(pids))
+	for i, pid := range pids {
+		if pid != 0 {
+			last[i] = processCPU(pid)
+		}
+	}
+	for time.Since(start) < settleMax {
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-time.After(settleSample):
+		}
+		idle := true
+		for i, pid := range pids {
+			if pid == 0 {
+				continue
+			}
+			cpu := processCPU(pid)
+			if (cpu-last[i])/settleSample.Seconds() >= settleIdle {
+				idle = false
+			}
+			last[i] = cpu
+		}
+		if idle {
+			break
+		}
+	}
+	return time.Since(start)
 }
