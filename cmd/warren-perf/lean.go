@@ -222,11 +222,10 @@ func (c *leanConn) startClose() {
 // leanPublisher is a producer's write side: frames are gathered and
 // written in bursts (flush), not one write per message.
 type leanPublisher struct {
-	c        *leanConn
-	buf      []byte
-	method   wire.BasicPublish
-	props    []byte
-	frameMax uint32
+	c      *leanConn
+	buf    []byte
+	method wire.BasicPublish
+	props  []byte
 }
 
 // leanFlushAt is the size at which gathered frames are written.
@@ -239,7 +238,7 @@ func (p *leanPublisher) publish(exchange, key string, mandatory bool, body []byt
 		return err
 	}
 	p.buf = wire.AppendHeaderFrame(p.buf, leanChannel, wire.ClassBasic, uint64(len(body)), p.props)
-	p.buf = wire.AppendBodyFrames(p.buf, leanChannel, body, p.frameMax)
+	p.buf = wire.AppendBodyFrames(p.buf, leanChannel, body, p.c.frameMax)
 	if len(p.buf) >= leanFlushAt {
 		return p.flush()
 	}
@@ -352,7 +351,7 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 	}
 	defer c.nc.Close()
 	h := r.newHists()
-	p := &leanPublisher{c: c, frameMax: c.frameMax}
+	p := &leanPublisher{c: c}
 	props := wire.Properties{}
 	if cfg.persistent() {
 		props.DeliveryMode = 2

@@ -69,7 +69,7 @@ func TestLeanDeliveryTag(t *testing.T) {
 // TestLeanNoAllocs: publishing (short of a flush) and acking allocate
 // nothing per message once the buffers have grown.
 func TestLeanNoAllocs(t *testing.T) {
-	p := &leanPublisher{frameMax: 131072, props: []byte{0x10, 0, 2}}
+	p := &leanPublisher{c: &leanConn{frameMax: 131072}, props: []byte{0x10, 0, 2}}
 	body := make([]byte, 1024)
 	if n := testing.AllocsPerRun(100, func() {
 		p.buf = p.buf[:0]

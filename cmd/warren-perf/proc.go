@@ -121,9 +121,8 @@ const (
 )
 
 // waitIdle waits until every process of pids (0s are skipped) uses less
-// than settleIdle of a core over settleSample, at most settleMax. It
-// returns how long it waited.
-func waitIdle(ctx context.Context, pids []int, settleMax time.Duration) time.Duration {
+// than settleIdle of a core over settleSample, at most settleMax.
+func waitIdle(ctx context.Context, pids []int, settleMax time.Duration) {
 	start := time.Now()
 	last := make([]float64, len(pids))
 	for i, pid := range pids {
@@ -134,7 +133,7 @@ func waitIdle(ctx context.Context, pids []int, settleMax time.Duration) time.Dur
 	for time.Since(start) < settleMax {
 		select {
 		case <-ctx.Done():
-			return time.Since(start)
+			return
 		case <-time.After(settleSample):
 		}
 		idle := true
@@ -149,8 +148,7 @@ func waitIdle(ctx context.Context, pids []int, settleMax time.Duration) time.Dur
 			last[i] = cpu
 		}
 		if idle {
-			break
+			return
 		}
 	}
-	return time.Since(start)
 }

@@ -74,6 +74,20 @@ func load(t testing.TB, s *Store, id uint64) []queue.Entry {
 	return es
 }
 
+// recoverOne recovers s, which must hold just the queue q, and checks
+// that q's entries are want.
+func recoverOne(t testing.TB, s *Store, q QueueRecord, want ...uint64) {
+	t.Helper()
+	rec, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Queues) != 1 || rec.Queues[0].Name != q.Name {
+		t.Fatalf("queues %+v, want just %q", rec.Queues, q.Name)
+	}
+	sameSeqs(t, load(t, s, q.ID), want...)
+}
+
 // seqs returns the seqs of es.
 func seqs(es []queue.Entry) []uint64 {
 	var out []uint64

@@ -211,14 +211,7 @@ func TestTornLogTail(t *testing.T) {
 	}
 
 	c := openTest(t, dir, Options{})
-	rec, err := c.Recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.Queues) != 1 || rec.Queues[0].Name != "q" {
-		t.Fatalf("queues %+v", rec.Queues)
-	}
-	sameSeqs(t, load(t, c, q.ID), 1)
+	recoverOne(t, c, q, 1)
 
 	// Written on: the new records follow the good ones, and a second
 	// crash brings back both the old and the new.
@@ -330,14 +323,7 @@ func TestCloseWithFailingCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := openTest(t, dir, Options{})
-	rec, err := c.Recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.Queues) != 1 {
-		t.Fatalf("queues %+v", rec.Queues)
-	}
-	sameSeqs(t, load(t, c, q.ID), 1)
+	recoverOne(t, c, q, 1)
 }
 
 // slowErrors is a log handler that takes its time over errors, as a
@@ -390,14 +376,7 @@ func TestFailedSyncWiped(t *testing.T) {
 	s.logMu.Unlock()
 	s.Put(q.ID, 2, msg("b", 10), 0, false)
 	c := reopen(t, s, true)
-	rec, err := c.Recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.Queues) != 1 {
-		t.Fatalf("queues %+v", rec.Queues)
-	}
-	sameSeqs(t, load(t, c, q.ID), 2)
+	recoverOne(t, c, q, 2)
 }
 
 // TestRefusedAtLog: a change bbolt would refuse fails its batch when it is
