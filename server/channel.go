@@ -331,12 +331,13 @@ type txCommitWaiter struct {
 }
 
 // Committed implements queue.Waiter.
-func (w *txCommitWaiter) Committed(_, lastFailed uint64) {
+func (w *txCommitWaiter) Committed(batch, lastFailed uint64) {
 	c := w.ch.c
 	if lastFailed != 0 && lastFailed >= w.batch {
 		c.closeAsync(errorf(wire.InternalError, "could not write to the store: batch %d of the transaction failed", w.batch))
 	} else if !c.closeSent.Load() {
-		c.out.sendMethod(w.ch.id, &wire.TxCommitOk{})
+		c.out.queueMethod(w.ch.id, &wire.TxCommitOk{})
+		c.flushCommitted(batch)
 	}
 	w.done <- struct{}{}
 }

@@ -117,6 +117,61 @@ func TestConfirmPersistentMultiple(t *testing.T) {
 	}
 }
 
+// TestConfirmManyPublishers: publishers on more connections than the
+// commit loop writes to itself per batch (the rest go through their
+// connections' writers) all get every confirm, as acks, and every message
+// is in the queue.
+func TestConfirmManyPublishers(t *testing.T) {
+	b := startDurable(t)
+	conn := dial(t, b.URL)
+	q := declareDurableQueue(t, mustChannel(t, conn))
+	const publishers, each = 12, 300
+	errs := make(chan error, publishers)
+	for p := range publishers {
+		pc := dial(t, b.URL)
+		ch := mustChannel(t, pc)
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var last *amqp.DeferredConfirmation
+			for i := range each {
+				dc, err := ch.PublishWithDeferredConfirm("", q, false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, "p%d-%d", p, i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				// a window of 10: wait for every 10th publish's confirm
+				if i%10 == 9 {
+					if ok, err := dc.WaitContext(t.Context()); !ok || err != nil {
+						errs <- fmt.Errorf("publisher %d: message %d confirmed ack=%v: %v", p, i, ok, err)
+						return
+					}
+				}
+				last = dc
+			}
+			if ok, err := last.WaitContext(t.Context()); !ok || err != nil {
+				errs <- fmt.Errorf("publisher %d: last message confirmed ack=%v: %v", p, ok, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range publishers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("publishers still waiting for confirms after a minute")
+		}
+	}
+	if c := messageCount(t, conn, q); c != publishers*each {
+		t.Fatalf("%s holds %d, want %d", q, c, publishers*each)
+	}
+}
+
 func TestConfirmReturnBeforeAckPersistent(t *testing.T) {
 	b := startDurable(t)
 	conn := dial(t, b.URL)

@@ -51,19 +51,24 @@ func (ch *channel) settleConfirm(lo, hi uint64, nack bool) {
 // confirms go out at once.
 func (ch *channel) Committed(batch, lastFailed uint64) {
 	ch.confirmMu.Lock()
-	defer ch.confirmMu.Unlock()
 	ch.synced, ch.syncedFailed = max(ch.synced, batch), lastFailed
 	i := 0
 	for ; i < len(ch.awaiting) && ch.awaiting[i].hi <= batch; i++ {
 		ch.settleLocked(ch.awaiting[i].seq, ch.awaiting[i].lo, lastFailed)
 	}
 	if i == 0 {
+		ch.confirmMu.Unlock()
 		return
 	}
 	n := copy(ch.awaiting, ch.awaiting[i:])
 	ch.awaiting = ch.awaiting[:n]
-	if !ch.confirmsOff {
+	emit := !ch.confirmsOff
+	if emit {
 		ch.confirm.Emit(ch.sendConfirm)
+	}
+	ch.confirmMu.Unlock()
+	if emit {
+		ch.c.flushCommitted(batch)
 	}
 }
 
@@ -86,6 +91,7 @@ func (ch *channel) emitConfirms() {
 		ch.confirm.Emit(ch.sendConfirm)
 	}
 	ch.confirmMu.Unlock()
+	ch.c.out.signal()
 }
 
 // stopConfirms ends confirms on a closing channel: nothing more may follow
@@ -95,6 +101,17 @@ func (ch *channel) stopConfirms() {
 	ch.confirmsOff = true
 	ch.awaiting = nil
 	ch.confirmMu.Unlock()
+}
+
+// flushCommitted sends the frames the commit loop queued on c, reporting
+// batch done: itself (writeNow) for the first few connections of a batch,
+// through c's writer after that.
+func (c *conn) flushCommitted(batch uint64) {
+	if c.vh.writeNowFor(batch) {
+		c.out.writeNow()
+	} else {
+		c.out.signal()
+	}
 }
 
 // confirmDue marks ch as having confirms to send at the end of the burst.
@@ -107,10 +124,11 @@ func (c *conn) confirmDue(ch *channel) {
 	c.confirmsDue = append(c.confirmsDue, ch)
 }
 
+// sendConfirm queues a confirm; its caller wakes the writer.
 func (ch *channel) sendConfirm(tag uint64, multiple, nack bool) {
 	if nack {
-		ch.c.out.sendMethod(ch.id, &wire.BasicNack{DeliveryTag: tag, Multiple: multiple})
+		ch.c.out.queueMethod(ch.id, &wire.BasicNack{DeliveryTag: tag, Multiple: multiple})
 		return
 	}
-	ch.c.out.sendMethod(ch.id, &wire.BasicAck{DeliveryTag: tag, Multiple: multiple})
+	ch.c.out.queueMethod(ch.id, &wire.BasicAck{DeliveryTag: tag, Multiple: multiple})
 }

@@ -4,7 +4,10 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
@@ -23,12 +26,17 @@ const (
 // to the socket, so a burst of frames costs one write.
 type outbox struct {
 	nc   net.Conn
-	wake chan struct{} // cap 1: there is something to write
+	raw  syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
+	wake chan struct{}   // cap 1: there is something to write
 
 	mu      sync.Mutex // guards the fields below
 	buf     []byte     // frames waiting for the writer
 	closing bool       // write what is pending, then close the socket
 	closed  bool       // the writer has exited; appends are dropped
+	// writing is set while the writer or a writeNow has taken buf and
+	// writes it: bytes go out in the order they were queued.
+	writing bool
+	nowBuf  []byte // writeNow's spare buffer
 	// connClosed is set once connection.close is queued: nothing may
 	// follow it on a channel (a confirm from the commit loop, a delivery).
 	connClosed bool
@@ -38,7 +46,54 @@ type outbox struct {
 }
 
 func newOutbox(nc net.Conn) *outbox {
-	return &outbox{nc: nc, wake: make(chan struct{}, 1), frameMax: wire.FrameMinSize}
+	o := &outbox{nc: nc, wake: make(chan struct{}, 1), frameMax: wire.FrameMinSize}
+	if sc, ok := nc.(syscall.Conn); ok {
+		o.raw, _ = sc.SyscallConn()
+	}
+	return o
+}
+
+// writeNow writes the pending frames from the calling goroutine with one
+// non-blocking write, saving the writer's wake-up, unless the writer or
+// another writeNow is writing; whatever does not go out is left to the
+// writer. The commit loop uses it for the confirms and commit-oks of a
+// batch, which a client waits for.
+func (o *outbox) writeNow() {
+	o.mu.Lock()
+	if o.raw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 {
+		o.mu.Unlock()
+		o.signal()
+		return
+	}
+	out := o.buf
+	o.buf = o.nowBuf[:0]
+	o.nowBuf = nil
+	o.writing = true
+	o.mu.Unlock()
+
+	n := 0
+	o.raw.Write(func(fd uintptr) bool {
+		if m, err := unix.Write(int(fd), out); err == nil {
+			n = m
+		}
+		return true // one attempt: never wait for the socket here
+	})
+
+	o.mu.Lock()
+	o.writing = false
+	if n < len(out) {
+		// Put the rest back in front of what was queued meanwhile.
+		k := copy(out, out[n:])
+		out = append(out[:k], o.buf...)
+		o.buf, o.nowBuf = out, o.buf[:0]
+	} else if cap(out) <= lowWater {
+		o.nowBuf = out[:0]
+	}
+	more := len(o.buf) > 0 || len(o.kicks) > 0 || o.closing
+	o.mu.Unlock()
+	if more {
+		o.signal()
+	}
 }
 
 func (o *outbox) signal() {
@@ -54,6 +109,14 @@ func (o *outbox) sendMethod(channel uint16, m wire.Method) {
 	o.appendMethodLocked(channel, m)
 	o.mu.Unlock()
 	o.signal()
+}
+
+// queueMethod queues one method frame without waking the writer: the
+// caller signals, or calls writeNow, once it has queued the rest.
+func (o *outbox) queueMethod(channel uint16, m wire.Method) {
+	o.mu.Lock()
+	o.appendMethodLocked(channel, m)
+	o.mu.Unlock()
 }
 
 // appendMethodLocked queues a method frame; false if it could not be
@@ -152,6 +215,7 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 				if len(o.buf) == 0 && cap(o.buf) > lowWater {
 					o.buf = nil
 				}
+				o.nowBuf = nil
 				o.mu.Unlock()
 			}
 			hb := heartbeat()
@@ -165,9 +229,15 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 			o.mu.Unlock()
 		}
 		o.mu.Lock()
+		if o.writing {
+			// A writeNow is under way; it signals if anything is left.
+			o.mu.Unlock()
+			continue
+		}
 		out := o.buf
 		o.buf = spare[:0]
 		closing := o.closing
+		o.writing = true
 		o.mu.Unlock()
 
 		if len(out) > 0 {
@@ -176,6 +246,9 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 			}
 			lastWrite = time.Now()
 		}
+		o.mu.Lock()
+		o.writing = false
+		o.mu.Unlock()
 		if cap(out) <= 4*highWater {
 			spare = out[:0]
 		} else {

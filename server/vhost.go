@@ -32,6 +32,11 @@ type vhost struct {
 	replies replyRegistry // direct reply-to consumers by token; its own lock
 	stats   brokerStats   // atomics
 
+	// nowBatch is the store batch the commit loop last reported done and
+	// nowWrites how many writeNowFor calls it made for it (atomics).
+	nowBatch  atomic.Uint64
+	nowWrites atomic.Int32
+
 	// lookup is lookupLocked as a func value, made once so routing does
 	// not allocate a closure per publish.
 	lookup func(string) (exchange.Matcher, string, bool)
@@ -61,6 +66,21 @@ type queueRec struct {
 	hasDLX                         bool
 	deadLetterRoutingKey           string
 	hasDLRK                        bool
+}
+
+// maxWriteNows is how many connections the commit loop writes a batch's
+// confirms and commit-oks to itself (outbox.writeNow).
+const maxWriteNows = 4
+
+// writeNowFor says whether the commit loop, reporting batch done, should
+// write to a connection itself rather than wake the connection's writer:
+// yes for the first maxWriteNows calls per batch, so that a batch that
+// many publishers wait for does not hold up the next one.
+func (vh *vhost) writeNowFor(batch uint64) bool {
+	if vh.nowBatch.Swap(batch) != batch {
+		vh.nowWrites.Store(0)
+	}
+	return vh.nowWrites.Add(1) <= maxWriteNows
 }
 
 func newVhost(name string, st *store.Store, window int64) *vhost {
