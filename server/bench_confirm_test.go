@@ -3,25 +3,32 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/server/servertest"
 )
 
 // BenchmarkPersistentConfirms publishes b.N persistent 1 KiB messages to a
 // durable queue in confirm mode, keeping 1 or 100 confirms outstanding,
-// while one consumer (prefetch 100) acks them. It reports msg/s (first
-// publish to the last confirm and ack), the confirm latency p50 and p99 in
-// ms, and, for Warren, store commits per second (each is one write-ahead
-// log record and its fdatasync), and, at 1 outstanding, the median time of
-// a bare 1 KiB write and fdatasync in the data dir, the floor a confirm
-// can reach. Warren confirms only after the fsync. Set WARREN_REF_URL to measure a reference
+// while one consumer (amqp091-go, prefetch 100) acks them. It reports
+// msg/s (first publish to the last confirm and ack), the confirm latency
+// p50 and p99 in ms, and, for Warren, store commits per second (each is one
+// write-ahead log record and its fdatasync), and, at 1 outstanding, the
+// median time of a bare 1 KiB write and fdatasync in the data dir, the
+// floor a confirm can reach. Warren confirms only after the fsync. The
+// publisher is amqp091-go; at 1 outstanding, a second run publishes with
+// a raw client instead (one goroutine writes the publish and reads its
+// ack, no library in between: outstanding1/raw), which leaves the
+// broker's part of the latency. Set WARREN_REF_URL to measure a reference
 // broker the same way in the same run.
 func BenchmarkPersistentConfirms(b *testing.B) {
 	w := servertest.Start(b)
@@ -30,27 +37,36 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 		targets["reference"] = refURL
 	}
 	for _, outstanding := range []int{1, 100} {
-		for _, name := range []string{"warren", "reference"} {
-			url, ok := targets[name]
-			if !ok {
+		for _, raw := range []bool{false, true} {
+			if raw && outstanding != 1 {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s/1KiB/outstanding%d", name, outstanding), func(b *testing.B) {
-				before := w.Server.StoreStats()
-				elapsed := benchConfirms(b, url, 1024, outstanding)
-				if name == "warren" {
-					if outstanding == 1 {
-						b.ReportMetric(fsyncP50(b, w.Server.DataDir()), "fsync-p50-ms")
-					}
-					after := w.Server.StoreStats()
-					commits := after.Commits - before.Commits
-					b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
-					if commits > 0 {
-						b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
-						b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/1000/float64(commits), "ms/commit")
-					}
+			for _, name := range []string{"warren", "reference"} {
+				url, ok := targets[name]
+				if !ok {
+					continue
 				}
-			})
+				sub := fmt.Sprintf("%s/1KiB/outstanding%d", name, outstanding)
+				if raw {
+					sub += "/raw"
+				}
+				b.Run(sub, func(b *testing.B) {
+					before := w.Server.StoreStats()
+					elapsed := benchConfirms(b, url, 1024, outstanding, raw)
+					if name == "warren" {
+						if outstanding == 1 {
+							b.ReportMetric(fsyncP50(b, w.Server.DataDir()), "fsync-p50-ms")
+						}
+						after := w.Server.StoreStats()
+						commits := after.Commits - before.Commits
+						b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
+						if commits > 0 {
+							b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
+							b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/1000/float64(commits), "ms/commit")
+						}
+					}
+				})
+			}
 		}
 	}
 }
@@ -88,7 +104,9 @@ func fsyncP50(b *testing.B, dir string) float64 {
 	return float64(times[n/2].Microseconds()) / 1000
 }
 
-func benchConfirms(b *testing.B, url string, size, outstanding int) time.Duration {
+// benchConfirms runs one of BenchmarkPersistentConfirms's measurements;
+// raw (only with outstanding 1) publishes with the raw client.
+func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) time.Duration {
 	pubConn, err := amqp.Dial(url)
 	if err != nil {
 		b.Fatal(err)
@@ -128,6 +146,16 @@ func benchConfirms(b *testing.B, url string, size, outstanding int) time.Duratio
 	}
 	confirms := pub.NotifyPublish(make(chan amqp.Confirmation, outstanding+1))
 	msg := amqp.Publishing{Body: make([]byte, size), DeliveryMode: amqp.Persistent}
+	var rc *rawClient
+	if raw {
+		uri, err := amqp.ParseURI(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc = rawDial(b, net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
+		rc.logf = nil
+		rawConfirmSelect(b, rc)
+	}
 
 	consumed := make(chan struct{})
 	go func() {
@@ -148,6 +176,29 @@ func benchConfirms(b *testing.B, url string, size, outstanding int) time.Duratio
 	b.ResetTimer()
 	start := time.Now()
 	published, nacks := 0, 0
+	if raw {
+		publish := appendPublish(nil, 1, &wire.BasicPublish{RoutingKey: qname}, rawPersistentProps(b), msg.Body)
+		for published < b.N {
+			published++
+			sent := time.Now()
+			rc.write(b, publish)
+			_, m, err := rc.nextMethod()
+			if err != nil {
+				b.Fatalf("waiting for the confirm of %d: %v", published, err)
+			}
+			switch m := m.(type) {
+			case *wire.BasicAck:
+				if m.DeliveryTag != uint64(published) {
+					b.Fatalf("ack of %d, want %d", m.DeliveryTag, published)
+				}
+			case *wire.BasicNack:
+				nacks++
+			default:
+				b.Fatalf("waiting for the confirm of %d: got %s", published, describe(m))
+			}
+			latencies = append(latencies, time.Since(sent))
+		}
+	}
 	for len(latencies) < b.N {
 		for published < b.N && published-len(latencies) < outstanding {
 			published++

@@ -28,7 +28,7 @@ func declareDurableQueue(t *testing.T, ch *amqp.Channel) string {
 }
 
 // rawPersistentProps are encoded properties with delivery_mode 2.
-func rawPersistentProps(t *testing.T) []byte {
+func rawPersistentProps(t testing.TB) []byte {
 	t.Helper()
 	props, err := (&wire.Properties{DeliveryMode: 2}).AppendTo(nil)
 	if err != nil {
@@ -57,7 +57,7 @@ func writeAsync(c *rawClient, buf []byte) <-chan error {
 }
 
 // rawConfirmSelect puts channel 1 of c in confirm mode.
-func rawConfirmSelect(t *testing.T, c *rawClient) {
+func rawConfirmSelect(t testing.TB, c *rawClient) {
 	t.Helper()
 	c.send(t, 1, &wire.ConfirmSelect{})
 	expectMethod[*wire.ConfirmSelectOk](t, c, 1)

@@ -419,7 +419,7 @@ func waitConfirm(t *testing.T, confirms <-chan amqp.Confirmation) amqp.Confirmat
 // rawDial connects with the raw client of rawclient_test.go, for what the
 // client library hides (server-generated consumer tags, multiple=true
 // confirms): logged in as guest, channel 1 open, content frames skipped.
-func rawDial(t *testing.T, addr string) *rawClient {
+func rawDial(t testing.TB, addr string) *rawClient {
 	t.Helper()
 	c := dialRaw(t, addr)
 	handshake(t, c)
