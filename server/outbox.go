@@ -21,9 +21,15 @@ const (
 	lowWater  = 256 << 10
 )
 
+// refMin is the smallest body the outbox sends from where it lies instead
+// of copying it into buf (the writer writes both with one writev).
+const refMin = 16 << 10
+
 // outbox is the write side of a connection. Any goroutine appends whole
 // frames to buf under mu; the writer goroutine swaps buf out and writes it
-// to the socket, so a burst of frames costs one write.
+// to the socket, so a burst of frames costs one write. Large bodies are
+// not copied: buf is cut around them (segs) and they are written from the
+// message.
 type outbox struct {
 	nc   net.Conn
 	raw  syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
@@ -33,10 +39,15 @@ type outbox struct {
 	buf     []byte     // frames waiting for the writer
 	closing bool       // write what is pending, then close the socket
 	closed  bool       // the writer has exited; appends are dropped
-	// writing is set while the writer or a writeNow has taken buf and
-	// writes it: bytes go out in the order they were queued.
+	// writing is set while the writer has taken buf and writes it, so
+	// that writeNow does not write past it.
 	writing bool
-	nowBuf  []byte // writeNow's spare buffer
+	// segs is what goes out before buf[cut:], in order: the parts of buf
+	// before each body of refMin bytes or more, and the body. refBytes is
+	// the size of those bodies.
+	segs     net.Buffers
+	cut      int
+	refBytes int
 	// connClosed is set once connection.close is queued: nothing may
 	// follow it on a channel (a confirm from the commit loop, a delivery).
 	connClosed bool
@@ -54,42 +65,28 @@ func newOutbox(nc net.Conn) *outbox {
 }
 
 // writeNow writes the pending frames from the calling goroutine with one
-// non-blocking write, saving the writer's wake-up, unless the writer or
-// another writeNow is writing; whatever does not go out is left to the
-// writer. The commit loop uses it for the confirms and commit-oks of a
+// non-blocking write, saving the writer's wake-up, unless the writer is
+// writing or bodies are queued by reference (segs); whatever does not go
+// out is left to the writer. The write is made under mu, so nothing is
+// queued meanwhile; it takes microseconds, as it never waits for the
+// socket. The commit loop uses it for the confirms and commit-oks of a
 // batch, which a client waits for.
 func (o *outbox) writeNow() {
 	o.mu.Lock()
-	if o.raw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 {
+	if o.raw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 || len(o.segs) > 0 {
 		o.mu.Unlock()
 		o.signal()
 		return
 	}
-	out := o.buf
-	o.buf = o.nowBuf[:0]
-	o.nowBuf = nil
-	o.writing = true
-	o.mu.Unlock()
-
 	n := 0
 	o.raw.Write(func(fd uintptr) bool {
-		if m, err := unix.Write(int(fd), out); err == nil {
+		if m, err := unix.Write(int(fd), o.buf); err == nil {
 			n = m
 		}
 		return true // one attempt: never wait for the socket here
 	})
-
-	o.mu.Lock()
-	o.writing = false
-	if n < len(out) {
-		// Put the rest back in front of what was queued meanwhile.
-		k := copy(out, out[n:])
-		out = append(out[:k], o.buf...)
-		o.buf, o.nowBuf = out, o.buf[:0]
-	} else if cap(out) <= lowWater {
-		o.nowBuf = out[:0]
-	}
-	more := len(o.buf) > 0 || len(o.kicks) > 0 || o.closing
+	o.buf = o.buf[:copy(o.buf, o.buf[n:])]
+	more := len(o.buf) > 0 || len(o.kicks) > 0
 	o.mu.Unlock()
 	if more {
 		o.signal()
@@ -144,7 +141,48 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 		return
 	}
 	o.buf = wire.AppendHeaderFrame(o.buf, channel, wire.ClassBasic, uint64(len(m.Body)), m.Props)
-	o.buf = wire.AppendBodyFrames(o.buf, channel, m.Body, o.frameMax)
+	if len(m.Body) < refMin {
+		o.buf = wire.AppendBodyFrames(o.buf, channel, m.Body, o.frameMax)
+		return
+	}
+	chunk := wire.BodyChunk(o.frameMax)
+	for body := m.Body; len(body) > 0; {
+		n := min(len(body), chunk)
+		o.buf = wire.AppendBodyFrameHeader(o.buf, channel, n)
+		o.segs = append(o.segs, o.buf[o.cut:], body[:n])
+		o.refBytes += n
+		o.cut = len(o.buf)
+		o.buf = append(o.buf, wire.FrameEnd)
+		body = body[n:]
+	}
+}
+
+// pendingLocked is the number of bytes waiting for the writer.
+func (o *outbox) pendingLocked() int { return len(o.buf) + o.refBytes }
+
+// takeLocked takes what is waiting, leaving buf and segs empty on the
+// spares given.
+func (o *outbox) takeLocked(spare []byte, spareSegs net.Buffers) (out []byte, segs net.Buffers, cut int) {
+	out, segs, cut = o.buf, o.segs, o.cut
+	o.buf, o.segs, o.cut, o.refBytes = spare[:0], spareSegs[:0], 0, 0
+	return out, segs, cut
+}
+
+// writeOut writes what takeLocked took, and returns segs emptied for
+// reuse.
+func (o *outbox) writeOut(out []byte, segs net.Buffers, cut int) (net.Buffers, error) {
+	if len(segs) == 0 {
+		var err error
+		if len(out) > 0 {
+			_, err = o.nc.Write(out)
+		}
+		return segs, err
+	}
+	segs = append(segs, out[cut:])
+	bufs := segs // WriteTo consumes bufs
+	_, err := bufs.WriteTo(o.nc)
+	clear(segs) // let the bodies go
+	return segs[:0], err
 }
 
 // sendContent queues a content-bearing method (basic.return, get-ok) with
@@ -168,7 +206,7 @@ func (o *outbox) appendDelivery(channel uint16, q *queue.Queue, consumerTag stri
 		o.mu.Unlock()
 		return false
 	}
-	if q != nil && len(o.buf) > highWater {
+	if q != nil && o.pendingLocked() > highWater {
 		if !slices.Contains(o.kicks, q) {
 			o.kicks = append(o.kicks, q)
 		}
@@ -201,6 +239,7 @@ func (o *outbox) close() {
 // reader can set it after tune-ok.
 func (o *outbox) run(heartbeat func() time.Duration) {
 	var spare []byte
+	var spareSegs net.Buffers
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	lastWrite := time.Now()
@@ -210,12 +249,11 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		case now := <-ticker.C:
 			if now.Sub(lastWrite) >= time.Second {
 				// idle: give back the buffers a burst grew
-				spare = nil
+				spare, spareSegs = nil, nil
 				o.mu.Lock()
 				if len(o.buf) == 0 && cap(o.buf) > lowWater {
 					o.buf = nil
 				}
-				o.nowBuf = nil
 				o.mu.Unlock()
 			}
 			hb := heartbeat()
@@ -229,23 +267,19 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 			o.mu.Unlock()
 		}
 		o.mu.Lock()
-		if o.writing {
-			// A writeNow is under way; it signals if anything is left.
-			o.mu.Unlock()
-			continue
-		}
-		out := o.buf
-		o.buf = spare[:0]
+		out, segs, cut := o.takeLocked(spare, spareSegs)
 		closing := o.closing
 		o.writing = true
 		o.mu.Unlock()
 
 		if len(out) > 0 {
-			if _, err := o.nc.Write(out); err != nil {
+			var err error
+			if segs, err = o.writeOut(out, segs, cut); err != nil {
 				closing = true
 			}
 			lastWrite = time.Now()
 		}
+		spareSegs = segs[:0] // (never the array takeLocked just gave o.segs)
 		o.mu.Lock()
 		o.writing = false
 		o.mu.Unlock()
@@ -258,7 +292,7 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 			// Queues refused while the backlog was high may deliver again.
 			o.mu.Lock()
 			var kicks []*queue.Queue
-			if len(o.kicks) > 0 && len(o.buf) < lowWater {
+			if len(o.kicks) > 0 && o.pendingLocked() < lowWater {
 				kicks, o.kicks = o.kicks, nil
 			}
 			o.mu.Unlock()
@@ -270,10 +304,9 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		o.mu.Lock()
 		if len(o.buf) > 0 && !o.closed {
 			// flush the last frames (a close-ok, say) before closing
-			out = o.buf
-			o.buf = nil
+			out, segs, cut := o.takeLocked(nil, nil)
 			o.mu.Unlock()
-			o.nc.Write(out)
+			o.writeOut(out, segs, cut)
 			o.mu.Lock()
 		}
 		o.closed = true

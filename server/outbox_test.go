@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"net"
 	"strings"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
 )
 
 // TestWriteNowOrder: frames queued by writeNow callers (the commit loop)
@@ -94,4 +96,148 @@ func TestWriteNowOrder(t *testing.T) {
 	if f, err := r.ReadFrame(); err == nil {
 		t.Fatalf("an extra frame after all deliveries: channel %d", f.Channel)
 	}
+}
+
+// TestOutboxLargeBodies: deliveries whose bodies the outbox writes from
+// the message (refMin and up, one frame or several) and small ones it
+// copies, with methods queued between them and writeNow calls (which
+// leave segmented output to the writer), all arrive whole and in order.
+func TestOutboxLargeBodies(t *testing.T) {
+	t.Run("mixed sizes, 32 KiB frames", func(t *testing.T) {
+		testOutboxBodies(t, 32<<10, []int{10, refMin - 1, refMin, 32<<10 - 8, 100_000, 0})
+	})
+	t.Run("64 KiB bodies, 128 KiB frames", func(t *testing.T) {
+		testOutboxBodies(t, 128<<10, []int{64 << 10})
+	})
+}
+
+func testOutboxBodies(t *testing.T, frameMax uint32, sizes []int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutbox(nc)
+	o.frameMax = frameMax
+	done := make(chan struct{})
+	go func() {
+		o.run(func() time.Duration { return 0 })
+		close(done)
+	}()
+
+	const n = 300
+	bodyOf := func(i int) []byte {
+		b := make([]byte, sizes[i%len(sizes)])
+		for j := range b {
+			b[j] = byte(i + j/7)
+		}
+		return b
+	}
+	go func() {
+		for i := range n {
+			e := queue.Entry{Msg: &queue.Message{Body: bodyOf(i), Props: []byte{0, 0}}}
+			if !o.appendDelivery(1, nil, "c", uint64(i+1), e) {
+				t.Errorf("delivery %d refused", i+1)
+				return
+			}
+			o.queueMethod(2, &wire.BasicAck{DeliveryTag: uint64(i + 1)})
+			if i%3 == 0 {
+				o.writeNow()
+			}
+		}
+	}()
+
+	// Meanwhile, acks on channel 3 go out through writeNow, as the
+	// commit loop's confirms do: its single write may go out in part
+	// while bodies are queued behind it.
+	const acks = 3000
+	go func() {
+		for i := uint64(1); i <= acks; i++ {
+			o.queueMethod(3, &wire.BasicAck{DeliveryTag: i})
+			o.writeNow()
+		}
+	}()
+
+	r := wire.NewReader(client, 1<<20)
+	dec := wire.NewDecoder()
+	client.SetReadDeadline(time.Now().Add(time.Minute))
+	var nextAck uint64 = 1
+	// read reads a frame; one on channel 3 is checked and counted, and
+	// read returns false for it.
+	read := func() (wire.Frame, bool) {
+		t.Helper()
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Channel != 3 {
+			return f, true
+		}
+		m, err := dec.DecodeMethod(f.Payload)
+		if a, ok := m.(*wire.BasicAck); err != nil || !ok || a.DeliveryTag != nextAck {
+			t.Fatalf("channel 3: got %v (%v), want ack %d", m, err, nextAck)
+		}
+		nextAck++
+		return f, false
+	}
+	next := func() wire.Frame {
+		t.Helper()
+		for {
+			if f, ok := read(); ok {
+				return f
+			}
+		}
+	}
+	for i := range n {
+		f := next()
+		m, err := dec.DecodeMethod(f.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := m.(*wire.BasicDeliver); !ok || f.Channel != 1 || d.DeliveryTag != uint64(i+1) {
+			t.Fatalf("message %d: got %s %+v on channel %d, want its basic.deliver", i+1, m.MethodName(), m, f.Channel)
+		}
+		f = next()
+		_, size, _, err := wire.ParseContentHeader(f.Payload)
+		if err != nil || f.Type != wire.FrameHeader {
+			t.Fatalf("message %d: frame type %d (%v), want its content header", i+1, f.Type, err)
+		}
+		want := bodyOf(i)
+		if size != uint64(len(want)) {
+			t.Fatalf("message %d: header says %d bytes, want %d", i+1, size, len(want))
+		}
+		var got []byte
+		for len(got) < len(want) {
+			f = next()
+			if f.Type != wire.FrameBody || len(f.Payload) > wire.BodyChunk(o.frameMax) {
+				t.Fatalf("message %d: frame type %d of %d bytes after %d body bytes", i+1, f.Type, len(f.Payload), len(got))
+			}
+			got = append(got, f.Payload...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: body differs", i+1)
+		}
+		f = next()
+		if m, err := dec.DecodeMethod(f.Payload); err != nil || f.Channel != 2 {
+			t.Fatalf("after message %d: %v on channel %d, want the ack", i+1, err, f.Channel)
+		} else if a, ok := m.(*wire.BasicAck); !ok || a.DeliveryTag != uint64(i+1) {
+			t.Fatalf("after message %d: got %s, want ack %d", i+1, m.MethodName(), i+1)
+		}
+	}
+	for nextAck <= acks {
+		if f, ok := read(); ok {
+			t.Fatalf("after every message: a frame of type %d on channel %d", f.Type, f.Channel)
+		}
+	}
+	o.close()
+	<-done
 }

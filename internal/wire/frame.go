@@ -159,22 +159,35 @@ func AppendHeaderFrame(b []byte, channel uint16, classID uint16, bodySize uint64
 }
 
 // AppendBodyFrames appends body as content body frames of at most
-// frameMax-8 payload bytes each (frameMax is the negotiated frame_max; 0
-// or a value too small to carry a byte means FrameMinSize). An empty body
-// produces no frames.
+// BodyChunk(frameMax) payload bytes each. An empty body produces no
+// frames.
 func AppendBodyFrames(b []byte, channel uint16, body []byte, frameMax uint32) []byte {
-	if frameMax <= frameOverhead {
-		frameMax = FrameMinSize
-	}
-	chunk := int(frameMax - frameOverhead)
+	chunk := BodyChunk(frameMax)
 	for len(body) > 0 {
 		n := min(len(body), chunk)
-		b = appendFrameHeader(b, FrameBody, channel, uint32(n))
+		b = AppendBodyFrameHeader(b, channel, n)
 		b = append(b, body[:n]...)
 		b = append(b, FrameEnd)
 		body = body[n:]
 	}
 	return b
+}
+
+// BodyChunk is the most body bytes one body frame carries under the
+// negotiated frameMax (0, or a value too small to carry a byte, means
+// FrameMinSize).
+func BodyChunk(frameMax uint32) int {
+	if frameMax <= frameOverhead {
+		frameMax = FrameMinSize
+	}
+	return int(frameMax - frameOverhead)
+}
+
+// AppendBodyFrameHeader appends the header of a body frame carrying n
+// bytes; the n bytes and FrameEnd must follow. It lets a writer send a
+// body from where it lies (AppendBodyFrames copies it).
+func AppendBodyFrameHeader(b []byte, channel uint16, n int) []byte {
+	return appendFrameHeader(b, FrameBody, channel, uint32(n))
 }
 
 // AppendHeartbeat appends a heartbeat frame (channel 0, empty payload).
