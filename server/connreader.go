@@ -27,6 +27,9 @@ type connReader struct {
 const (
 	bigReadSize   = 64 << 10
 	smallReadSize = 512
+	// directReadMin is the smallest read made into the caller's buffer
+	// when nothing is buffered, instead of through the buffer.
+	directReadMin = 16 << 10
 )
 
 var bigBufs = sync.Pool{New: func() any {
@@ -46,8 +49,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 			r.err = nil
 			return 0, err
 		}
-		if len(p) >= bigReadSize {
-			// Large reads (a big body frame) go straight to the caller.
+		if len(p) >= directReadMin {
+			// Large reads (a big body frame, read into its message)
+			// go straight to the caller.
 			r.release()
 			return r.nc.Read(p)
 		}

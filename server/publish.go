@@ -139,15 +139,53 @@ func (ch *channel) txPublish(msg *queue.Message, mandatory bool) error {
 const preallocBody = 1 << 20
 
 // appendBody appends a body frame, growing the buffer at most to the
-// declared size (doubling, so a large body is copied O(log n) times).
+// declared size (doubling, so a large body is copied O(log n) times). A
+// frame read in place (bodyInto) is already there: the body just takes it
+// in.
 func appendBody(body, frame []byte, declared uint64) []byte {
-	if need := len(body) + len(frame); need > cap(body) {
+	n := len(body)
+	if len(frame) > 0 && n+len(frame) <= cap(body) && &body[:n+1][n] == &frame[0] {
+		return body[:n+len(frame)]
+	}
+	body = growBody(body, len(frame), declared)
+	return append(body, frame...)
+}
+
+// growBody makes room for n more body bytes, as appendBody grows.
+func growBody(body []byte, n int, declared uint64) []byte {
+	if need := len(body) + n; need > cap(body) {
 		grown := min(max(2*cap(body), need), int(declared))
 		nb := make([]byte, len(body), grown)
 		copy(nb, body)
 		body = nb
 	}
-	return append(body, frame...)
+	return body
+}
+
+// bodyIntoMin is the smallest body frame read straight into its message
+// (bodyInto).
+const bodyIntoMin = 16 << 10
+
+// bodyInto is the connection's wire.Reader.BodyInto: a body frame of
+// size bytes on a channel assembling a message that will take it whole
+// is read into the message's body, after the bytes it holds. Anything
+// else (a small frame, one contentFrame will refuse or ignore) is read as
+// usual.
+func (c *conn) bodyInto(channel uint16, size int) []byte {
+	if size < bodyIntoMin || c.state != opened || c.closeSent.Load() {
+		return nil
+	}
+	ch := c.channels[channel]
+	if ch == nil || ch.closing {
+		return nil
+	}
+	cs := &ch.content
+	if !cs.haveHeader || cs.overrun || uint64(size) > cs.bodySize-cs.received {
+		return nil
+	}
+	body := growBody(cs.msg.Body, size, cs.bodySize)
+	cs.msg.Body = body
+	return body[len(body) : len(body)+size]
 }
 
 // finishMessage reads what routing needs from the properties.

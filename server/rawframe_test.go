@@ -102,6 +102,7 @@ func TestRawFrameErrors(t *testing.T) {
 		// RabbitMQ: "FRAME_ERROR - type 1, all octets = <<...>>:
 		// {invalid_frame_end_marker,0}".
 		{name: "bad frame end", stage: stageChannel, send: badEnd(methodFrame(1, &wire.QueueDeclare{Queue: "q"})), expect: hardClose(wire.FrameError, 0, 0)},
+		{name: "bad frame end of a large body frame", stage: stageChannel, send: frames(pub, headerFrame(1, wire.ClassBasic, 40000), rawFrame(wire.FrameBody, 1, make([]byte, 20000)), badEnd(rawFrame(wire.FrameBody, 1, make([]byte, 20000)))), expect: hardClose(wire.FrameError, 0, 0)},
 		{name: "bad frame end before start-ok", stage: stageStarted, send: badEnd(startOkSized(100)), expect: silentClose},
 		// RabbitMQ: "FRAME_ERROR - type 7, all octets = <<>>: unknown_frame";
 		// the frame is read whole, so close-ok after it is understood.
@@ -222,6 +223,9 @@ func TestRawContent(t *testing.T) {
 		// never completes, and the next method is out of sequence (the
 		// same 505 as above).
 		{name: "body longer than declared", stage: stageChannel, send: frames(pub, headerFrame(1, wire.ClassBasic, 5), rawFrame(wire.FrameBody, 1, []byte("0123456789")), rawFrame(wire.FrameBody, 1, []byte("0123")), qos), expect: hardClose(wire.UnexpectedFrame, 60, 40)},
+		// The same with frames large enough to be read straight into the
+		// message (20,000 bytes declared, 20,001 sent).
+		{name: "large body longer than declared", stage: stageChannel, send: frames(pub, headerFrame(1, wire.ClassBasic, 20000), rawFrame(wire.FrameBody, 1, make([]byte, 20001)), qos), expect: hardClose(wire.UnexpectedFrame, 60, 40)},
 		// Empty body frames are fine: basic.qos-ok.
 		{name: "empty body frame", stage: stageChannel, send: frames(pub, headerFrame(1, wire.ClassBasic, 3), rawFrame(wire.FrameBody, 1, nil), rawFrame(wire.FrameBody, 1, []byte("abc")), qos), expect: reply[*wire.BasicQosOk](1)},
 		// RabbitMQ: "NOT_IMPLEMENTED - immediate=true", class 60 method 40.

@@ -122,6 +122,7 @@ func (s *Server) Serve() error {
 			channelMax: s.opts.ChannelMax,
 			done:       make(chan struct{}),
 		}
+		c.r.BodyInto = c.bodyInto
 		s.mu.Lock()
 		if s.shutdown {
 			s.mu.Unlock()

@@ -33,7 +33,8 @@ func ReadProtocolHeader(r io.Reader) error {
 type Frame struct {
 	Type    uint8
 	Channel uint16
-	// Payload aliases the Reader's buffer: it is valid only until the next
+	// Payload aliases the Reader's buffer (or, for a body frame, the
+	// slice Reader.BodyInto gave): it is valid only until the next
 	// ReadFrame call.
 	Payload []byte
 }
@@ -45,6 +46,13 @@ type Reader struct {
 	max uint32
 	hdr [7]byte
 	buf []byte
+	// BodyInto, if set, is asked for the place of each body frame's
+	// payload of size bytes on channel; a slice of exactly size bytes
+	// gets the payload read straight into it (and is the Frame's
+	// Payload), saving a copy of a large body; nil has it read into the
+	// Reader's buffer as usual. Bytes may land there before the frame is
+	// known to be good: they count only once ReadFrame returns it.
+	BodyInto func(channel uint16, size int) []byte
 }
 
 // NewReader returns a Reader of frames of at most maxFrameSize bytes, the
@@ -90,6 +98,11 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	if total > uint64(r.max) {
 		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - frame size %d exceeds frame_max %d", total, r.max)}
 	}
+	if typ == FrameBody && r.BodyInto != nil {
+		if dst := r.BodyInto(ch, int(size)); dst != nil && len(dst) == int(size) {
+			return r.readInto(ch, dst)
+		}
+	}
 	n := int(size) + 1 // payload and end byte
 	if cap(r.buf) < n {
 		// Most frames are small, and an idle connection keeps its
@@ -125,6 +138,26 @@ func appendFrameHeader(b []byte, typ uint8, channel uint16, size uint32) []byte 
 	b = append(b, typ)
 	b = appendUint16(b, channel)
 	return appendUint32(b, size)
+}
+
+// readInto reads a body frame's payload into dst, then its end byte.
+func (r *Reader) readInto(ch uint16, dst []byte) (Frame, error) {
+	if _, err := io.ReadFull(r.r, dst); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	if _, err := io.ReadFull(r.r, r.hdr[:1]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	if end := r.hdr[0]; end != FrameEnd {
+		return Frame{}, &Error{Code: FrameError, Text: fmt.Sprintf("FRAME_ERROR - bad frame end byte 0x%02x (expected 0xce)", end)}
+	}
+	return Frame{Type: FrameBody, Channel: ch, Payload: dst}, nil
 }
 
 // AppendMethodFrame appends a method frame carrying m on channel to b. On

@@ -191,6 +191,67 @@ func TestReaderReusesBuffer(t *testing.T) {
 	}
 }
 
+// TestReaderBodyInto: a body frame goes into the slice BodyInto gives when
+// it is exactly the payload's size, and through the Reader's buffer when
+// BodyInto gives nil or a slice of another size; other frame types never
+// ask; the end byte is checked and a short payload is
+// io.ErrUnexpectedEOF either way.
+func TestReaderBodyInto(t *testing.T) {
+	var b []byte
+	b = AppendHeartbeat(b)
+	b, _ = AppendMethodFrame(b, 1, &ChannelOpen{})
+	b = AppendBodyFrames(b, 1, []byte("into"), 0)
+	b = AppendBodyFrames(b, 2, []byte("buffered"), 0)
+	b = AppendBodyFrames(b, 3, []byte("wrong size"), 0)
+	dst := make([]byte, 4)
+	var asked []uint16
+	r := NewReader(bytes.NewReader(b), 0)
+	r.BodyInto = func(ch uint16, size int) []byte {
+		asked = append(asked, ch)
+		switch ch {
+		case 1:
+			return dst[:size]
+		case 3:
+			return make([]byte, size+1)
+		}
+		return nil
+	}
+	for range 2 {
+		if _, err := r.ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := r.ReadFrame()
+	if err != nil || f.Type != FrameBody || f.Channel != 1 || string(f.Payload) != "into" || &f.Payload[0] != &dst[0] {
+		t.Fatalf("got %+v, %v: want channel 1's body read into the slice given", f, err)
+	}
+	for _, want := range []string{"buffered", "wrong size"} {
+		f, err = r.ReadFrame()
+		if err != nil || string(f.Payload) != want || &f.Payload[0] == &dst[0] {
+			t.Fatalf("got %q, %v: want %q read into the Reader's buffer", f.Payload, err, want)
+		}
+	}
+	if len(asked) != 3 || asked[0] != 1 || asked[1] != 2 || asked[2] != 3 {
+		t.Fatalf("BodyInto asked for channels %v, want 1, 2, 3 (body frames only)", asked)
+	}
+
+	into := func(_ uint16, size int) []byte { return make([]byte, size) }
+	good := AppendBodyFrames(nil, 1, []byte("abcdef"), 0)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] = 0
+	r = NewReader(bytes.NewReader(bad), 0)
+	r.BodyInto = into
+	_, err = r.ReadFrame()
+	frameErr(t, err, "FRAME_ERROR - bad frame end byte")
+	for n := 8; n < len(good); n++ {
+		r = NewReader(bytes.NewReader(good[:n]), 0)
+		r.BodyInto = into
+		if _, err := r.ReadFrame(); err != io.ErrUnexpectedEOF {
+			t.Fatalf("truncated to %d: %v", n, err)
+		}
+	}
+}
+
 func TestAppendBodyFrames(t *testing.T) {
 	if got := AppendBodyFrames([]byte("x"), 1, nil, 4096); string(got) != "x" {
 		t.Fatal("empty body produced frames")
