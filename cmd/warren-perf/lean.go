@@ -23,8 +23,8 @@ import (
 // on a machine the broker shares, that, not the broker, sets the figure.
 // The lean client writes a publisher's frames in bursts and a
 // consumer's acks once its read buffer is drained, and allocates nothing
-// per message. --client amqp091 measures with amqp091-go instead; setup,
-// cleanup and RPC always use it.
+// per message. --client amqp091 measures with amqp091-go instead; setup
+// and cleanup always use it. RPC on the lean client is in leanrpc.go.
 
 // leanChannel is the one channel a lean connection opens.
 const leanChannel = 1

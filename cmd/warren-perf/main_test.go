@@ -106,14 +106,17 @@ func TestModes(t *testing.T) {
 			}
 		})
 	}
-	for _, mode := range []string{"direct", "queue"} {
-		t.Run("rpc "+mode, func(t *testing.T) {
-			s, _ := perf(t, b.URL, "--id", "rpc"+mode, "--rpc", "--reply-to", mode, "-x", "3", "-y", "1", "-C", "40", "--quiet")
-			if s.Calls != 120 || s.Received != 120 || s.RPCLatency == nil || s.RPCLatency.Count != 120 {
-				t.Errorf("calls %d received %d rpc latency %+v", s.Calls, s.Received, s.RPCLatency)
-			}
-			gone(t, b.URL, []string{"warren-perf-rpc" + mode + "-0"}, "")
-		})
+	for _, client := range []string{"lean", "amqp091"} {
+		for _, mode := range []string{"direct", "queue"} {
+			t.Run("rpc "+mode+" "+client, func(t *testing.T) {
+				id := "rpc" + mode + client
+				s, _ := perf(t, b.URL, "--id", id, "--client", client, "--rpc", "--reply-to", mode, "-x", "3", "-y", "1", "-C", "40", "--quiet")
+				if s.Calls != 120 || s.Received != 120 || s.RPCLatency == nil || s.RPCLatency.Count != 120 {
+					t.Errorf("calls %d received %d rpc latency %+v", s.Calls, s.Received, s.RPCLatency)
+				}
+				gone(t, b.URL, []string{"warren-perf-" + id + "-0"}, "")
+			})
+		}
 	}
 	t.Run("fanout", func(t *testing.T) {
 		s, _ := perf(t, b.URL, "--id", "fan", "-t", "fanout", "--queues", "3", "-y", "3", "-a", "-C", "100", "-D", "100", "--quiet")

@@ -175,6 +175,8 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		go func() {
 			defer wg.Done()
 			switch {
+			case cfg.rpc && cfg.client == "lean":
+				r.leanRPCServer(stopAll, i, ready)
 			case cfg.rpc:
 				r.rpcServer(stopAll, i, ready)
 			case cfg.client == "lean":
@@ -197,6 +199,8 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		go func() {
 			defer producers.Done()
 			switch {
+			case cfg.rpc && cfg.client == "lean":
+				r.leanRPCCaller(stopAll, i)
 			case cfg.rpc:
 				r.rpcCaller(stopAll, i)
 			case cfg.client == "lean":
