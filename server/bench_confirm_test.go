@@ -25,10 +25,12 @@ import (
 // write-ahead log record and its fdatasync), and, at 1 outstanding, the
 // median time of a bare 1 KiB write and fdatasync in the data dir, the
 // floor a confirm can reach. Warren confirms only after the fsync. The
-// publisher is amqp091-go; at 1 outstanding, a second run publishes with
-// a raw client instead (one goroutine writes the publish and reads its
-// ack, no library in between: outstanding1/raw), which leaves the
-// broker's part of the latency. Set WARREN_REF_URL to measure a reference
+// publisher is amqp091-go; a second run of each publishes with a raw
+// client instead (one goroutine writes the publishes the window allows in
+// one write and reads the confirms, no library in between: .../raw), and
+// consumes with a raw client that acks every message, its acks written
+// (multiple) whenever its input is drained; that leaves the broker's part
+// of the throughput and latency. Set WARREN_REF_URL to measure a reference
 // broker the same way in the same run.
 func BenchmarkPersistentConfirms(b *testing.B) {
 	w := servertest.Start(b)
@@ -38,9 +40,6 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 	}
 	for _, outstanding := range []int{1, 100} {
 		for _, raw := range []bool{false, true} {
-			if raw && outstanding != 1 {
-				continue
-			}
 			for _, name := range []string{"warren", "reference"} {
 				url, ok := targets[name]
 				if !ok {
@@ -105,7 +104,7 @@ func fsyncP50(b *testing.B, dir string) float64 {
 }
 
 // benchConfirms runs one of BenchmarkPersistentConfirms's measurements;
-// raw (only with outstanding 1) publishes with the raw client.
+// raw publishes with the raw client.
 func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) time.Duration {
 	pubConn, err := amqp.Dial(url)
 	if err != nil {
@@ -134,40 +133,53 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 			ch.QueueDelete(qname, false, false, false)
 		}
 	}()
-	if err := sub.Qos(100, 0, false); err != nil {
-		b.Fatal(err)
-	}
-	deliveries, err := sub.Consume(qname, "", false, false, false, false, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
 	if err := pub.Confirm(false); err != nil {
 		b.Fatal(err)
 	}
 	confirms := pub.NotifyPublish(make(chan amqp.Confirmation, outstanding+1))
 	msg := amqp.Publishing{Body: make([]byte, size), DeliveryMode: amqp.Persistent}
+	consumed := make(chan struct{})
+	var consumeErr error // set before consumed is closed
 	var rc *rawClient
 	if raw {
 		uri, err := amqp.ParseURI(url)
 		if err != nil {
 			b.Fatal(err)
 		}
-		rc = rawDial(b, net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
+		addr := net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
+		rc = rawDial(b, addr)
 		rc.logf = nil
 		rawConfirmSelect(b, rc)
-	}
-
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for i := 0; i < b.N; i++ {
-			d, ok := <-deliveries
-			if !ok {
-				return
-			}
-			d.Ack(false)
+		rcons := rawDial(b, addr)
+		rcons.logf = nil
+		rcons.send(b, 1, &wire.BasicQos{PrefetchCount: 100})
+		expectMethod[*wire.BasicQosOk](b, rcons, 1)
+		rcons.send(b, 1, &wire.BasicConsume{Queue: qname})
+		expectMethod[*wire.BasicConsumeOk](b, rcons, 1)
+		go func() {
+			defer close(consumed)
+			consumeErr = rawConsume(rcons, b.N)
+		}()
+	} else {
+		if err := sub.Qos(100, 0, false); err != nil {
+			b.Fatal(err)
 		}
-	}()
+		deliveries, err := sub.Consume(qname, "", false, false, false, false, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			defer close(consumed)
+			for i := 0; i < b.N; i++ {
+				d, ok := <-deliveries
+				if !ok {
+					consumeErr = fmt.Errorf("deliveries ended after %d", i)
+					return
+				}
+				d.Ack(false)
+			}
+		}()
+	}
 
 	sent := make([]time.Time, b.N+1) // by delivery tag
 	latencies := make([]time.Duration, 0, b.N)
@@ -177,26 +189,57 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 	start := time.Now()
 	published, nacks := 0, 0
 	if raw {
+		// Publishes go out in one write per burst, up to the window;
+		// each confirm read settles its tag, or all tags up to it.
 		publish := appendPublish(nil, 1, &wire.BasicPublish{RoutingKey: qname}, rawPersistentProps(b), msg.Body)
-		for published < b.N {
-			published++
-			sent := time.Now()
-			rc.write(b, publish)
+		settled := make([]bool, b.N+1) // by delivery tag
+		var burst []byte
+		low := 0 // every tag up to low is settled
+		for len(latencies) < b.N {
+			burst = burst[:0]
+			for published < b.N && published-len(latencies) < outstanding {
+				published++
+				sent[published] = time.Now()
+				burst = append(burst, publish...)
+			}
+			if len(burst) > 0 {
+				rc.write(b, burst)
+			}
 			_, m, err := rc.nextMethod()
 			if err != nil {
-				b.Fatalf("waiting for the confirm of %d: %v", published, err)
+				b.Fatalf("waiting for confirms after %d: %v", len(latencies), err)
 			}
+			var tag uint64
+			var multiple, ack bool
 			switch m := m.(type) {
 			case *wire.BasicAck:
-				if m.DeliveryTag != uint64(published) {
-					b.Fatalf("ack of %d, want %d", m.DeliveryTag, published)
-				}
+				tag, multiple, ack = m.DeliveryTag, m.Multiple, true
 			case *wire.BasicNack:
-				nacks++
+				tag, multiple = m.DeliveryTag, m.Multiple
 			default:
-				b.Fatalf("waiting for the confirm of %d: got %s", published, describe(m))
+				b.Fatalf("waiting for confirms after %d: got %s", len(latencies), describe(m))
 			}
-			latencies = append(latencies, time.Since(sent))
+			if tag == 0 || tag > uint64(published) || !multiple && settled[tag] {
+				b.Fatalf("confirm of tag %d (multiple %v) with %d published, %d settled", tag, multiple, published, len(latencies))
+			}
+			first := tag
+			if multiple {
+				first = uint64(low) + 1
+			}
+			now := time.Now()
+			for t := first; t <= tag; t++ {
+				if settled[t] {
+					continue
+				}
+				settled[t] = true
+				latencies = append(latencies, now.Sub(sent[t]))
+				if !ack {
+					nacks++
+				}
+			}
+			for low < published && settled[low+1] {
+				low++
+			}
 		}
 	}
 	for len(latencies) < b.N {
@@ -225,6 +268,9 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 	case <-ctx.Done():
 		b.Fatal("timed out consuming")
 	}
+	if consumeErr != nil {
+		b.Fatal(consumeErr)
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if nacks > 0 {
@@ -235,4 +281,45 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	return elapsed
+}
+
+// rawConsume reads n deliveries on c, acking with multiple=true up to the
+// last one read whenever its input is drained, as a client that acks each
+// message but writes its acks in bursts.
+func rawConsume(c *rawClient, n int) error {
+	var last uint64 // the newest tag not yet acked
+	ack := func() error {
+		err := c.writeErr(methodFrame(1, &wire.BasicAck{DeliveryTag: last, Multiple: true}))
+		last = 0
+		return err
+	}
+	for got := 0; got < n; {
+		if last != 0 && c.br.Buffered() == 0 {
+			if err := ack(); err != nil {
+				return err
+			}
+		}
+		// Frame by frame (not nextMethod, which would wait past the
+		// last delivery's content for a method that the unsent ack
+		// holds back).
+		f, err := c.readFrame()
+		if err != nil {
+			return fmt.Errorf("consuming after %d deliveries: %w", got, err)
+		}
+		if f.Type != wire.FrameMethod {
+			continue
+		}
+		m, err := c.dec.DecodeMethod(f.Payload)
+		if err != nil {
+			return err
+		}
+		if d, ok := m.(*wire.BasicDeliver); ok {
+			got++
+			last = d.DeliveryTag
+		}
+	}
+	if last != 0 {
+		return ack()
+	}
+	return nil
 }
