@@ -148,6 +148,17 @@ func (c *leanConn) call(m wire.Method, ok func(wire.Method) bool) error {
 	}
 }
 
+// consume sets the prefetch count (unless 0) and starts consuming queue;
+// for setup, before any reading goroutine starts.
+func (c *leanConn) consume(queue string, prefetch int, noAck bool) error {
+	if prefetch > 0 {
+		if err := c.call(&wire.BasicQos{PrefetchCount: uint16(prefetch)}, func(m wire.Method) bool { _, ok := m.(*wire.BasicQosOk); return ok }); err != nil {
+			return err
+		}
+	}
+	return c.call(&wire.BasicConsume{Queue: queue, NoAck: noAck}, func(m wire.Method) bool { _, ok := m.(*wire.BasicConsumeOk); return ok })
+}
+
 // leanExpect reads the next method, which must be a T.
 func leanExpect[T wire.Method](c *leanConn) (T, error) {
 	var zero T
@@ -448,9 +459,7 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 				break
 			}
 		}
-		if len(body) >= 8 {
-			binary.BigEndian.PutUint64(body, uint64(now))
-		}
+		stamp(body, now)
 		if cfg.txSize > 0 && n%cfg.txSize == 0 {
 			txStart = time.Now()
 		}
@@ -506,13 +515,11 @@ func (r *runner) leanConsumer(ctx context.Context, i int, ready chan<- error) {
 		return
 	}
 	defer c.nc.Close()
-	if cfg.prefetch > 0 && !cfg.autoAck {
-		err = c.call(&wire.BasicQos{PrefetchCount: uint16(cfg.prefetch)}, func(m wire.Method) bool { _, ok := m.(*wire.BasicQosOk); return ok })
+	prefetch := cfg.prefetch
+	if cfg.autoAck {
+		prefetch = 0
 	}
-	if err == nil {
-		err = c.call(&wire.BasicConsume{Queue: r.queueName(i % cfg.queues), NoAck: cfg.autoAck}, func(m wire.Method) bool { _, ok := m.(*wire.BasicConsumeOk); return ok })
-	}
-	if err != nil {
+	if err := c.consume(r.queueName(i%cfg.queues), prefetch, cfg.autoAck); err != nil {
 		ready <- fmt.Errorf("consumer %d: %w", i, err)
 		return
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -92,11 +91,7 @@ func (r *runner) leanRPCServer(ctx context.Context, i int, ready chan<- error) {
 		return
 	}
 	defer c.nc.Close()
-	err = c.call(&wire.BasicQos{PrefetchCount: uint16(max(cfg.prefetch, cfg.rpcWorkers))}, func(m wire.Method) bool { _, ok := m.(*wire.BasicQosOk); return ok })
-	if err == nil {
-		err = c.call(&wire.BasicConsume{Queue: r.queueName(i % cfg.queues)}, func(m wire.Method) bool { _, ok := m.(*wire.BasicConsumeOk); return ok })
-	}
-	if err != nil {
+	if err := c.consume(r.queueName(i%cfg.queues), max(cfg.prefetch, cfg.rpcWorkers), false); err != nil {
 		ready <- fmt.Errorf("rpc server %d: %w", i, err)
 		return
 	}
@@ -163,7 +158,7 @@ func (r *runner) leanRPCCaller(ctx context.Context, i int) {
 		})
 	}
 	if err == nil {
-		err = c.call(&wire.BasicConsume{Queue: replyTo, NoAck: true}, func(m wire.Method) bool { _, ok := m.(*wire.BasicConsumeOk); return ok })
+		err = c.consume(replyTo, 0, true)
 	}
 	if err != nil {
 		r.fail("rpc caller %d: %v", i, err)
@@ -184,9 +179,7 @@ calls:
 			break
 		}
 		start := time.Now()
-		if len(body) >= 8 {
-			binary.BigEndian.PutUint64(body, uint64(start.UnixNano()))
-		}
+		stamp(body, start.UnixNano())
 		id := strconv.Itoa(n)
 		req := wire.Properties{ReplyTo: replyTo, CorrelationID: id}
 		if p.props, err = req.AppendTo(p.props[:0]); err == nil {

@@ -552,9 +552,7 @@ func (r *runner) producer(ctx context.Context, i int) {
 			}
 		}
 		now := time.Now().UnixNano()
-		if len(body) >= 8 {
-			binary.BigEndian.PutUint64(body, uint64(now))
-		}
+		stamp(body, now)
 		if sendTimes != nil {
 			sendTimes[uint64(n+1)%uint64(cfg.confirm)].Store(now)
 		}
@@ -695,9 +693,7 @@ func (r *runner) rpcCaller(ctx context.Context, i int) {
 			break
 		}
 		start := time.Now()
-		if len(body) >= 8 {
-			binary.BigEndian.PutUint64(body, uint64(start.UnixNano()))
-		}
+		stamp(body, start.UnixNano())
 		r.sent.Add(1)
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := c.Call(cctx, "", r.queueName(i%cfg.queues), amqp.Publishing{Body: body})
@@ -733,4 +729,13 @@ func idleConnections(ctx context.Context, cfg *config, pid int) (int, int64, err
 		conns = append(conns, c)
 	}
 	return len(conns), processRSS(pid), nil
+}
+
+// stamp writes the send time t (Unix nanoseconds) into the first 8 bytes
+// of body, where consumers read it for the end-to-end latency; a shorter
+// body carries none.
+func stamp(body []byte, t int64) {
+	if len(body) >= 8 {
+		binary.BigEndian.PutUint64(body, uint64(t))
+	}
 }
