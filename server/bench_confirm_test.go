@@ -23,8 +23,10 @@ import (
 // msg/s (first publish to the last confirm and ack), the confirm latency
 // p50 and p99 in ms, and, for Warren, store commits per second (each is one
 // write-ahead log record and its fdatasync), and, at 1 outstanding, the
-// median time of a bare 1 KiB write and fdatasync in the data dir, the
-// floor a confirm can reach. Warren confirms only after the fsync. The
+// median time of those commits in the run (commit-p50-ms: the fsync each
+// confirm waited for) and of a bare 1 KiB write and fdatasync in the data
+// dir once the run is over (fsync-p50-ms: the same on a quiet machine),
+// the floors a confirm can reach. Warren confirms only after the fsync. The
 // publisher is amqp091-go; a second run of each publishes with a raw
 // client instead (one goroutine writes the publishes the window allows in
 // one write and reads the confirms, no library in between: .../raw), and
@@ -58,6 +60,10 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 						}
 						after := w.Server.StoreStats()
 						commits := after.Commits - before.Commits
+						if outstanding == 1 && commits > 0 {
+							recent := after.Recent[len(after.Recent)-int(min(commits, uint64(len(after.Recent)))):]
+							b.ReportMetric(p50ms(recent), "commit-p50-ms")
+						}
 						b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
 						if commits > 0 {
 							b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
@@ -68,6 +74,12 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 			}
 		}
 	}
+}
+
+// p50ms is the median of ds in ms; it sorts ds.
+func p50ms(ds []time.Duration) float64 {
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2].Microseconds()) / 1000
 }
 
 // fsyncP50 is the median time, in ms, of writing 1 KiB to a file filled
@@ -99,8 +111,7 @@ func fsyncP50(b *testing.B, dir string) float64 {
 		}
 		times[i] = time.Since(start)
 	}
-	slices.Sort(times)
-	return float64(times[n/2].Microseconds()) / 1000
+	return p50ms(times)
 }
 
 // benchConfirms runs one of BenchmarkPersistentConfirms's measurements;

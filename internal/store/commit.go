@@ -30,6 +30,10 @@ type Stats struct {
 	// BatchSize is the distribution of the changes each written
 	// transaction held, after coalescing; its Sum is Ops.
 	BatchSize Histogram
+	// Recent is the time each of the last (up to recentCommits) written
+	// transactions took, fsync included, oldest first: for percentiles
+	// finer than CommitLatency's buckets.
+	Recent []time.Duration
 	// Checkpoints is the number of bbolt transactions that applied logged
 	// batches; CheckpointOps the changes they applied, after coalescing
 	// across batches; CheckpointTime the time they took, fsyncs included;
@@ -75,7 +79,14 @@ type statCounters struct {
 
 	ckpts, ckptOps, ckptFailed atomic.Uint64
 	ckptTime                   atomic.Int64 // nanoseconds
+
+	// recent[n%recentCommits] is the time of the n-th commit (from 0),
+	// in ns: a ring of the last recentCommits.
+	recent [recentCommits]atomic.Int64
 }
+
+// recentCommits is how many commit times Stats.Recent keeps.
+const recentCommits = 1024
 
 // observe records one written transaction of ops changes that took d.
 // It does not allocate: the commit loop calls it.
@@ -92,6 +103,8 @@ func (c *statCounters) observe(d time.Duration, ops int) {
 	c.batchSize[j].Add(1)
 	c.commitTime.Add(int64(d))
 	c.ops.Add(uint64(ops))
+	n := c.commits.Load()
+	c.recent[n%recentCommits].Store(int64(d))
 	c.commits.Add(1)
 }
 
@@ -112,6 +125,11 @@ func (s *Store) Stats() Stats {
 	st.CommitLatency = Histogram{Bounds: commitLatencyBounds[:], Counts: make([]uint64, len(s.stats.latency)), Sum: st.CommitTime.Seconds()}
 	for i := range s.stats.latency {
 		st.CommitLatency.Counts[i] = s.stats.latency[i].Load()
+	}
+	first := st.Commits - min(st.Commits, recentCommits)
+	st.Recent = make([]time.Duration, 0, st.Commits-first)
+	for n := first; n < st.Commits; n++ {
+		st.Recent = append(st.Recent, time.Duration(s.stats.recent[n%recentCommits].Load()))
 	}
 	st.BatchSize = Histogram{Bounds: batchSizeBounds[:], Counts: make([]uint64, len(s.stats.batchSize)), Sum: float64(st.Ops)}
 	for i := range s.stats.batchSize {
