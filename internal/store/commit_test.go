@@ -379,3 +379,37 @@ func TestLazyBatchWritten(t *testing.T) {
 		t.Fatalf("entries %v left", seqs(es))
 	}
 }
+
+// Stats.Recent holds the times of the last commits, at most
+// recentCommits of them, each a part of CommitTime.
+func TestStatsRecent(t *testing.T) {
+	s := openTest(t, "", Options{})
+	id := s.NewQueueID()
+	check := func(commits int) {
+		t.Helper()
+		st := s.Stats()
+		if st.Commits != uint64(commits) || len(st.Recent) != min(commits, recentCommits) {
+			t.Fatalf("%d commits, %d recent times; want %d and %d", st.Commits, len(st.Recent), commits, min(commits, recentCommits))
+		}
+		var sum time.Duration
+		for i, d := range st.Recent {
+			if d <= 0 {
+				t.Fatalf("recent time %d is %v", i, d)
+			}
+			sum += d
+		}
+		if sum > st.CommitTime {
+			t.Fatalf("recent times add up to %v, more than CommitTime %v", sum, st.CommitTime)
+		}
+	}
+	check(0)
+	for i := 1; i <= recentCommits+5; i++ {
+		s.Put(id, uint64(i), msg("a", 10), 0, false)
+		if err := s.WaitSynced(s.Pending()); err != nil {
+			t.Fatal(err)
+		}
+		if i == 3 || i == recentCommits+5 {
+			check(i)
+		}
+	}
+}
