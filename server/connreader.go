@@ -17,7 +17,7 @@ import (
 // before waiting, so 10,000 idle connections hold no large buffers, and a
 // message arriving after a pause costs one read however large it is.
 //
-// On other connections (net.Pipe in tests, TLS) the reader decides before
+// On other connections (net.Pipe in tests) the reader decides before
 // it blocks: a read that did not fill the large buffer drained the
 // connection, so the next one will probably wait, and is made into a
 // small buffer; a read that fills the small buffer means data is
