@@ -27,6 +27,7 @@ type channel struct {
 	settled   []unackedRecord
 	entryBuf  []queue.Entry   // scratch for settling
 	txTags    map[uint64]bool // delivery tags settled in the open transaction
+	txDests   []*queueRec     // the open transaction's publishes' queues, each op's Dest a part of it
 	reply     *replyConsumer  // the direct reply-to consumer, if any
 	txWait    txCommitWaiter  // the last tx.commit's wait for the store
 	txPending bool            // txWait has not finished: the channel's next frame waits
@@ -314,6 +315,7 @@ func (ch *channel) shutdown() {
 	requeueAll(recs)
 	if ch.tx != nil {
 		ch.tx.Rollback()
+		ch.dropTxDests()
 	}
 	ch.content = contentState{}
 }

@@ -256,6 +256,7 @@ func (ch *channel) handle(m wire.Method) error {
 			return errorf(wire.PreconditionFailed, "channel is not transactional")
 		}
 		ch.tx.Rollback()
+		ch.dropTxDests()
 		clear(ch.txTags)
 		c.out.sendMethod(ch.id, &wire.TxRollbackOk{})
 		return nil
@@ -343,14 +344,15 @@ func (ch *channel) txAdd(err error) error {
 // (basic.recover leaves them alone).
 func (ch *channel) commit() {
 	clear(ch.txTags)
-	for _, op := range ch.tx.Take() {
+	ch.tx.Drain(func(op txn.Op[[]*queueRec]) {
 		if op.Msg != nil {
 			ch.c.vh.current(op.Dest)
 			ch.deliverRouted(op.Msg, op.Mandatory, op.Dest)
-			continue
+			return
 		}
 		ch.settle(op.Kind, op.Tag, op.Multiple, op.Requeue, true)
-	}
+	})
+	ch.dropTxDests()
 }
 
 func newConsumerTag() string {

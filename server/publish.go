@@ -124,14 +124,34 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 // it is routed now (a missing exchange fails it now) and delivered to
 // those queues at commit, whatever happens to the bindings meanwhile.
 func (ch *channel) txPublish(msg *queue.Message, mandatory bool) error {
-	routed, err := ch.c.vh.route(msg, &ch.scratch, nil)
+	start := len(ch.txDests)
+	dests, err := ch.c.vh.route(msg, &ch.scratch, ch.txDests)
 	if err != nil {
 		if ae, ok := err.(*amqpError); ok {
 			ae.classID, ae.methodID = wire.ClassBasic, basicPublishID
 		}
 		return err
 	}
-	return ch.txAdd(ch.tx.Publish(msg, mandatory, routed))
+	ch.txDests = dests
+	// The publish's own queues, capped so that appending to them (as
+	// deliverRouted's reuse may) cannot write over the next publish's.
+	return ch.txAdd(ch.tx.Publish(msg, mandatory, dests[start:len(dests):len(dests)]))
+}
+
+// maxKeptTxDests is the most routing room a transactional channel keeps
+// between transactions.
+const maxKeptTxDests = 4096
+
+// dropTxDests empties the routing room of a committed or rolled-back
+// transaction, keeping it for the next one unless it grew large.
+func (ch *channel) dropTxDests() {
+	ch.routed = nil // deliverRouted left it on a part of txDests
+	if cap(ch.txDests) > maxKeptTxDests {
+		ch.txDests = nil
+		return
+	}
+	clear(ch.txDests)
+	ch.txDests = ch.txDests[:0]
 }
 
 // preallocBody is the most body room reserved when a content header

@@ -77,13 +77,33 @@ func (b *Buffer[D]) Settle(kind SettleKind, tag uint64, multiple, requeue bool) 
 // Len is the number of held ops.
 func (b *Buffer[D]) Len() int { return len(b.ops) }
 
-// Take returns the held ops in arrival order and empties the buffer, for
-// commit.
-func (b *Buffer[D]) Take() []Op[D] {
+// maxKeptOps is the most ops' room a buffer keeps for its next
+// transaction; a larger one's is let go.
+const maxKeptOps = 1024
+
+// Drain calls f with each held op in arrival order, for commit, and
+// empties the buffer. The buffer keeps its room for the next transaction,
+// so a channel committing transactions of the same size allocates none.
+func (b *Buffer[D]) Drain(f func(Op[D])) {
 	ops := b.ops
-	b.ops, b.bytes = nil, 0
-	return ops
+	b.ops, b.bytes = nil, 0 // (an op f adds goes to a buffer of its own)
+	for _, op := range ops {
+		f(op)
+	}
+	if b.ops == nil {
+		b.ops = keep(ops)
+	}
 }
 
 // Rollback discards every held op.
-func (b *Buffer[D]) Rollback() { b.ops, b.bytes = nil, 0 }
+func (b *Buffer[D]) Rollback() { b.ops, b.bytes = keep(b.ops), 0 }
+
+// keep returns ops emptied, with nothing left for the garbage collector to
+// trace, or nil if it is too large to keep.
+func keep[D any](ops []Op[D]) []Op[D] {
+	if cap(ops) > maxKeptOps {
+		return nil
+	}
+	clear(ops)
+	return ops[:0]
+}

@@ -16,12 +16,13 @@ func TestBufferKeepsOrderAndEmpties(t *testing.T) {
 	if err := b.Settle(Nack, 7, true, false); err != nil {
 		t.Fatal(err)
 	}
-	ops := b.Take()
+	var ops []Op[string]
+	b.Drain(func(op Op[string]) { ops = append(ops, op) })
 	if len(ops) != 2 || ops[0].Msg != m || !ops[0].Mandatory || ops[0].Dest != "q1" || ops[1].Kind != Nack || ops[1].Tag != 7 || !ops[1].Multiple {
 		t.Fatalf("ops = %+v", ops)
 	}
 	if b.Len() != 0 {
-		t.Fatalf("Len after Take = %d", b.Len())
+		t.Fatalf("Len after Drain = %d", b.Len())
 	}
 }
 
@@ -38,5 +39,45 @@ func TestBufferLimits(t *testing.T) {
 	b.Rollback()
 	if err := b.Settle(Ack, 3, false, false); err != nil {
 		t.Fatalf("after rollback: %v", err)
+	}
+}
+
+// A committed or rolled-back buffer keeps its room: the next transaction
+// of the same size allocates nothing, and no op of the last one is seen
+// again.
+func TestBufferReusesRoom(t *testing.T) {
+	var b Buffer[int]
+	m := &queue.Message{Body: []byte("x")}
+	fill := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := b.Publish(m, false, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fill(10)
+	b.Drain(func(Op[int]) {})
+	allocs := testing.AllocsPerRun(100, func() {
+		fill(10)
+		seen := 0
+		b.Drain(func(op Op[int]) {
+			if op.Dest != seen {
+				t.Fatalf("op %d has dest %d", seen, op.Dest)
+			}
+			seen++
+		})
+		if seen != 10 {
+			t.Fatalf("drained %d ops, want 10", seen)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a transaction of 10 on a used buffer allocates %.0f times, want 0", allocs)
+	}
+	fill(3)
+	b.Rollback()
+	n := 0
+	b.Drain(func(Op[int]) { n++ })
+	if n != 0 {
+		t.Fatalf("Drain after Rollback saw %d ops", n)
 	}
 }
