@@ -398,3 +398,76 @@ func TestTxFailedCommitStopsTheChannel(t *testing.T) {
 		t.Fatal("a queue.declare sent after the failed tx.commit was carried out")
 	}
 }
+
+// A transactional channel reuses its room for the routes of held publishes
+// from one transaction to the next: each publish still reaches exactly the
+// queues it was routed to, whatever the earlier transactions held, when a
+// transaction holds more publishes than any before it, and after a
+// rollback.
+func TestTxSuccessiveTransactionsKeepTheirRoutes(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	qa, qb, qc := declareQueue(t, b, ch, nil), declareQueue(t, b, ch, nil), declareQueue(t, b, ch, nil)
+	fan := declareExchange(t, b, ch, "fanout", nil)
+	bindQueue(t, ch, qa, "", fan, nil)
+	bindQueue(t, ch, qb, "", fan, nil)
+
+	tch := txChannel(t, conn)
+	want := map[string][]string{}
+	// send publishes body to one of the targets: the fanout (qa and qb),
+	// a queue by name, or nowhere.
+	send := func(target, body string) {
+		t.Helper()
+		switch target {
+		case "fan":
+			publish(t, tch, fan, "", body)
+			want[qa] = append(want[qa], body)
+			want[qb] = append(want[qb], body)
+		case "none":
+			publish(t, tch, "amq.direct", "no-such-binding", body)
+		default:
+			publish(t, tch, "", target, body)
+			want[target] = append(want[target], body)
+		}
+	}
+	commit := func() {
+		t.Helper()
+		if err := tch.TxCommit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send("fan", "t1-fan")
+	send(qc, "t1-c")
+	send(qa, "t1-a")
+	commit()
+
+	send(qc, "t2-c")
+	send("none", "t2-none")
+	send("fan", "t2-fan")
+	send(qb, "t2-b")
+	commit()
+
+	// Rolled back: none of these may appear, and the next transaction's
+	// routes must not be theirs.
+	publish(t, tch, fan, "", "rolled-back-fan")
+	publish(t, tch, "", qc, "rolled-back-c")
+	if err := tch.TxRollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	// More publishes than any transaction before, alternating targets.
+	targets := []string{"fan", qc, "none", qb, qa}
+	for i := range 40 {
+		send(targets[i%len(targets)], fmt.Sprintf("t3-%d", i))
+	}
+	commit()
+
+	for _, q := range []string{qa, qb, qc} {
+		waitCount(t, conn, q, len(want[q]))
+		if got := drainBodies(t, ch, q); !equalStrings(got, want[q]) {
+			t.Errorf("queue %s got %q, want %q", q, got, want[q])
+		}
+	}
+}
