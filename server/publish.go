@@ -63,7 +63,7 @@ func (ch *channel) contentFrame(f wire.Frame) error {
 		// gets room as its bytes arrive, so a header claiming 128 MiB on
 		// every channel costs nothing until the bytes are sent.
 		room := min(size, preallocBody)
-		buf := make([]byte, len(props), len(props)+int(room))
+		buf := makeBody(len(props), len(props)+int(room))
 		copy(buf, props)
 		cs.msg = &queue.Message{
 			Exchange: cs.exchange, RoutingKey: cs.routingKey,
@@ -175,7 +175,7 @@ func appendBody(body, frame []byte, declared uint64) []byte {
 func growBody(body []byte, n int, declared uint64) []byte {
 	if need := len(body) + n; need > cap(body) {
 		grown := min(max(2*cap(body), need), int(declared))
-		nb := make([]byte, len(body), grown)
+		nb := makeBody(len(body), grown)
 		copy(nb, body)
 		body = nb
 	}
