@@ -314,8 +314,7 @@ func (ch *channel) shutdown() {
 	}
 	requeueAll(recs)
 	if ch.tx != nil {
-		ch.tx.Rollback()
-		ch.dropTxDests()
+		ch.rollbackTx()
 	}
 	ch.content = contentState{}
 }

@@ -255,8 +255,7 @@ func (ch *channel) handle(m wire.Method) error {
 		if ch.tx == nil {
 			return errorf(wire.PreconditionFailed, "channel is not transactional")
 		}
-		ch.tx.Rollback()
-		ch.dropTxDests()
+		ch.rollbackTx()
 		clear(ch.txTags)
 		c.out.sendMethod(ch.id, &wire.TxRollbackOk{})
 		return nil

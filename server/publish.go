@@ -133,9 +133,16 @@ func (ch *channel) txPublish(msg *queue.Message, mandatory bool) error {
 		return err
 	}
 	ch.txDests = dests
-	// The publish's own queues, capped so that appending to them (as
-	// deliverRouted's reuse may) cannot write over the next publish's.
+	// The publish's own queues, capped so that nothing appended to them
+	// can write over the next publish's.
 	return ch.txAdd(ch.tx.Publish(msg, mandatory, dests[start:len(dests):len(dests)]))
+}
+
+// rollbackTx discards the open transaction's publishes and
+// acknowledgements.
+func (ch *channel) rollbackTx() {
+	ch.tx.Rollback()
+	ch.dropTxDests()
 }
 
 // maxKeptTxDests is the most routing room a transactional channel keeps
@@ -145,7 +152,6 @@ const maxKeptTxDests = 4096
 // dropTxDests empties the routing room of a committed or rolled-back
 // transaction, keeping it for the next one unless it grew large.
 func (ch *channel) dropTxDests() {
-	ch.routed = nil // deliverRouted left it on a part of txDests
 	if cap(ch.txDests) > maxKeptTxDests {
 		ch.txDests = nil
 		return
@@ -232,6 +238,8 @@ func (ch *channel) publish(m *queue.Message, mandatory bool) error {
 		return err
 	}
 	ch.deliverRouted(m, mandatory, routed)
+	clear(routed)
+	ch.routed = routed[:0] // route's room, for the next publish
 	return nil
 }
 
@@ -263,8 +271,6 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 			rejected = true
 		}
 	}
-	clear(routed)
-	ch.routed = routed[:0]
 	switch {
 	case delivered > 0 || rejected: // a full queue was reached: routed, as RabbitMQ counts
 		ch.c.stats.routed.Add(1)
