@@ -22,9 +22,13 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/internal/gctune"
+	"github.com/warrenmq/warren/internal/proctune"
 	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/server"
 )
+
+// procsInterval is how often --adaptive-procs looks at the load.
+const procsInterval = 50 * time.Millisecond
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -72,6 +76,7 @@ func run(args []string) error {
 	httpAddr := fs.String("http-addr", ":15672", "TCP address for the management HTTP API (RabbitMQ-compatible) and the web UI; empty to turn off")
 	metricsAddr := fs.String("metrics-addr", ":15692", "TCP address for Prometheus metrics at /metrics and /metrics/per-object; empty to turn off")
 	gcMinHeap := fs.Int64("gc-min-heap", 64<<20, "heap size, in bytes, below which the garbage collector is not run more often than that size asks (GOGC is raised while the live heap is small, up to 10x; 0 leaves GOGC alone, as does setting GOGC)")
+	adaptiveProcs := fs.Bool("adaptive-procs", true, "run on one P (GOMAXPROCS=1) while that serves the load, which saves threads' wake-ups on light loads, and on all CPUs when goroutines queue for it; false, or setting GOMAXPROCS, leaves GOMAXPROCS alone")
 	pprofAddr := fs.String("pprof-addr", "", "TCP address for Go's pprof profiles at /debug/pprof/; empty (the default) to turn off")
 	check := fs.Bool("check", false, "check the data dir's store for consistency, print the result and exit (1 if it has problems)")
 	logFormat := checkedStringFlag(fs, "log-format", "text", "log format: text or json", oneOf("text", "json"))
@@ -150,6 +155,9 @@ func run(args []string) error {
 		return fmt.Errorf("--gc-min-heap must not be negative")
 	}
 	defer gctune.Start(uint64(*gcMinHeap)).Stop()
+	if *adaptiveProcs {
+		defer proctune.Start(procsInterval, logger).Stop()
+	}
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
