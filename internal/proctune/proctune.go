@@ -17,9 +17,8 @@
 //
 // So the tuner watches how long runnable goroutines wait for a P (the
 // runtime's /sched/latencies:seconds) and the process's CPU time. On one
-// P, overStreak intervals in a row in which a tenth or more of the waits
-// took LongWait or longer, or with a core's worth of CPU, move it to all
-// Ps. On all Ps, it tries one P again
+// P, two intervals in a row with a mean wait above MaxWait, or with a
+// core's worth of CPU, move it to all Ps. On all Ps, it tries one P again
 // from time to time if the process used less than a core (each try that
 // fails doubles the time to the next, up to MaxBackoff intervals), and
 // goes back to one P at once when the broker is close to idle.
@@ -38,22 +37,12 @@ import (
 
 // The policy's settings.
 const (
-	// LongWait is a long wait for the one P. Measured on one P in 50 ms
-	// intervals, as shares of the waits this long: transactions of 10,
-	// 1.7% at the 95th percentile of intervals and 3.6% at most; one
-	// confirm outstanding, 5.6% and 7.4%. The loads that ran slower on one
-	// P: RPC with 16 callers, 22% at the median and over 15% in 95% of
-	// intervals; 100 confirms outstanding, 26% at the median; a fixed rate
-	// over 200 connections, 8% at the median.
-	LongWait = 100 * time.Microsecond
-	// longShare is the share of long waits that is too many.
-	longShare = 0.1
-	// minWaits is the fewest sampled waits a share is taken over.
+	// MaxWait is the mean time runnable goroutines may wait for the one
+	// P: light loads measured 12–19 µs, the loads that ran slower on one
+	// P 36 µs and more.
+	MaxWait = 30 * time.Microsecond
+	// minWaits is the fewest sampled waits a mean is taken over.
 	minWaits = 20
-	// overStreak is how many intervals in a row on one P must be over
-	// (busy, or with long waits) to move to all Ps: a light load can
-	// reach a core's worth in one 50 ms interval now and then.
-	overStreak = 3
 	// busyCores is the CPU, in cores, that means one P is saturated.
 	busyCores = 0.95
 	// tryCores is the most CPU, in cores, at which all Ps are given up
@@ -71,14 +60,13 @@ const (
 type Sample struct {
 	Cores    float64       // process CPU time over wall time
 	Waits    uint64        // goroutine waits for a P sampled by the runtime
-	Long     uint64        // those of LongWait or more
 	MeanWait time.Duration // their mean
 }
 
 // over reports whether s, taken on one P, shows a core's work or
 // goroutines queued for it.
 func (s Sample) over() bool {
-	return s.Cores >= busyCores || (s.Waits >= minWaits && float64(s.Long) >= longShare*float64(s.Waits))
+	return s.Cores >= busyCores || (s.Waits >= minWaits && s.MeanWait > MaxWait)
 }
 
 // Policy decides, one interval at a time, between one P and all of them.
@@ -99,18 +87,18 @@ func (p *Policy) Step(s Sample) bool {
 		p.backoff = firstBackoff
 	}
 	if !p.all {
-		// Some intervals in a row: a burst of connections opening, or the
+		// Two intervals in a row: a burst of connections opening, or the
 		// first moments of a try, is not a load.
 		if !s.over() {
 			p.strikes = 0
 			if p.trying {
-				if p.served++; p.served >= overStreak {
+				if p.served++; p.served >= 2 {
 					p.trying, p.backoff = false, firstBackoff
 				}
 			}
 			return false
 		}
-		if p.strikes++; p.strikes < overStreak {
+		if p.strikes++; p.strikes < 2 {
 			return false
 		}
 		if p.trying {
@@ -189,7 +177,7 @@ func (t *Tuner) run() {
 		if runtime.GOMAXPROCS(0) != n {
 			runtime.GOMAXPROCS(n)
 			if t.log != nil {
-				t.log.Debug("GOMAXPROCS changed", "procs", n, "cpu_cores", math.Round(s.Cores*100)/100, "sampled_waits", s.Waits, "long_waits", s.Long, "mean_wait", s.MeanWait)
+				t.log.Debug("GOMAXPROCS changed", "procs", n, "cpu_cores", math.Round(s.Cores*100)/100, "sampled_waits", s.Waits, "mean_wait", s.MeanWait)
 			}
 		}
 	}
@@ -213,20 +201,20 @@ func (t *Tuner) read() Sample {
 		return s
 	}
 	h := t.sample[0].Value.Float64Histogram()
-	s.Waits, s.Long, s.MeanWait = histogramDelta(h, t.prev)
+	s.Waits, s.MeanWait = histogramDelta(h, t.prev)
 	t.prev = append(t.prev[:0], h.Counts...)
 	return s
 }
 
-// histogramDelta returns the count, the count from LongWait up and the
-// mean of what h gained since the
+// histogramDelta returns the count and mean of what h gained since the
 // counts prev (none if prev is empty or of another length). A bucket's
 // values count as its midpoint, or its finite bound if the other is
 // infinite.
-func histogramDelta(h *metrics.Float64Histogram, prev []uint64) (n, long uint64, mean time.Duration) {
+func histogramDelta(h *metrics.Float64Histogram, prev []uint64) (uint64, time.Duration) {
 	if len(prev) != len(h.Counts) {
-		return 0, 0, 0
+		return 0, 0
 	}
+	var n uint64
 	var sum float64
 	for i, c := range h.Counts {
 		d := c - prev[i]
@@ -245,14 +233,11 @@ func histogramDelta(h *metrics.Float64Histogram, prev []uint64) (n, long uint64,
 		}
 		n += d
 		sum += float64(d) * max(v, 0)
-		if lo >= LongWait.Seconds() {
-			long += d
-		}
 	}
 	if n == 0 {
-		return 0, 0, 0
+		return 0, 0
 	}
-	return n, long, time.Duration(sum / float64(n) * float64(time.Second))
+	return n, time.Duration(sum / float64(n) * float64(time.Second))
 }
 
 // Stop ends the tuning and puts GOMAXPROCS back where it started.

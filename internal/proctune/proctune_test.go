@@ -13,9 +13,9 @@ import (
 )
 
 var (
-	light  = Sample{Cores: 0.7, Waits: 1000, Long: 36, MeanWait: 17 * time.Microsecond}   // a transactional producer
-	queued = Sample{Cores: 0.75, Waits: 1000, Long: 220, MeanWait: 70 * time.Microsecond} // 16 RPC clients
-	busy   = Sample{Cores: 1.4, Waits: 10, Long: 10, MeanWait: 5 * time.Millisecond}      // more than a core's work
+	light  = Sample{Cores: 0.7, Waits: 1000, MeanWait: 15 * time.Microsecond}  // a transactional producer
+	queued = Sample{Cores: 0.75, Waits: 1000, MeanWait: 70 * time.Microsecond} // 16 RPC clients
+	busy   = Sample{Cores: 1.4, Waits: 10, MeanWait: 5 * time.Millisecond}     // more than a core's work
 	idle   = Sample{Cores: 0.01}
 )
 
@@ -31,20 +31,18 @@ func TestPolicyStaysOnOnePWhileItServes(t *testing.T) {
 	}
 }
 
-func TestPolicyMovesToAllPsAfterAStreakOver(t *testing.T) {
+func TestPolicyMovesToAllPsAfterTwoIntervalsOver(t *testing.T) {
 	for name, s := range map[string]Sample{
 		"waits":     queued,
 		"a core":    {Cores: 0.97},
 		"two cores": busy,
 	} {
 		var p Policy
-		for i := 1; i < overStreak; i++ {
-			if p.Step(s) {
-				t.Errorf("%s: moved to all Ps after %d intervals", name, i)
-			}
+		if p.Step(s) {
+			t.Errorf("%s: moved to all Ps after one interval", name)
 		}
 		if !p.Step(s) {
-			t.Errorf("%s: stayed on one P after %d intervals", name, overStreak)
+			t.Errorf("%s: stayed on one P after two intervals", name)
 		}
 	}
 	// One interval over now and then (connections opening, say) is not
@@ -52,17 +50,17 @@ func TestPolicyMovesToAllPsAfterAStreakOver(t *testing.T) {
 	var p Policy
 	for i := range 100 {
 		s := light
-		if i%overStreak != 0 {
+		if i%2 == 0 {
 			s = queued
 		}
 		if p.Step(s) {
-			t.Fatalf("step %d: moved to all Ps on waits in %d intervals of %d", i, overStreak-1, overStreak)
+			t.Fatalf("step %d: moved to all Ps on waits every other interval", i)
 		}
 	}
 	// Too few waits to go by.
 	p = Policy{}
-	few := Sample{Cores: 0.1, Waits: minWaits - 1, Long: minWaits - 1, MeanWait: time.Millisecond}
-	if tries, longest := run(&p, 10, few); len(tries) != 0 || longest != 10 {
+	few := Sample{Cores: 0.1, Waits: minWaits - 1, MeanWait: time.Millisecond}
+	if p.Step(few) || p.Step(few) {
 		t.Error("moved to all Ps on a handful of waits")
 	}
 }
@@ -90,7 +88,8 @@ func run(p *Policy, n int, s Sample) (tries []int, longestOnOne int) {
 
 func TestPolicyTriesOnePAgainAndBacksOff(t *testing.T) {
 	var p Policy
-	if run(&p, overStreak-1, queued); !p.Step(queued) {
+	p.Step(queued)
+	if !p.Step(queued) {
 		t.Fatal("stayed on one P")
 	}
 	// A load that needs all Ps: each try of one P fails after two
@@ -99,13 +98,13 @@ func TestPolicyTriesOnePAgainAndBacksOff(t *testing.T) {
 	if len(tries) < 5 {
 		t.Fatalf("tries at %v in %d intervals, want 5 or more", tries, 10*MaxBackoff)
 	}
-	if longest != overStreak {
-		t.Fatalf("a failed try lasted %d intervals, want %d", longest, overStreak)
+	if longest != 2 {
+		t.Fatalf("a failed try lasted %d intervals, want 2", longest)
 	}
 	for i := 2; i < len(tries); i++ {
 		gap, last := tries[i]-tries[i-1], tries[i-1]-tries[i-2]
-		if gap < last || gap > MaxBackoff+overStreak {
-			t.Fatalf("tries at %v: gaps must grow, up to %d", tries, MaxBackoff+overStreak)
+		if gap < last || gap > MaxBackoff+2 {
+			t.Fatalf("tries at %v: gaps must grow, up to %d", tries, MaxBackoff+2)
 		}
 	}
 	if last := tries[len(tries)-1] - tries[len(tries)-2]; last < MaxBackoff {
@@ -127,7 +126,8 @@ func TestPolicyTriesOnePAgainAndBacksOff(t *testing.T) {
 
 func TestPolicyDoesNotTryOnePWhenBusy(t *testing.T) {
 	var p Policy
-	if run(&p, overStreak-1, busy); !p.Step(busy) {
+	p.Step(busy)
+	if !p.Step(busy) {
 		t.Fatal("stayed on one P")
 	}
 	if tries, _ := run(&p, 10*MaxBackoff, busy); len(tries) != 0 {
@@ -141,18 +141,17 @@ func TestPolicyDoesNotTryOnePWhenBusy(t *testing.T) {
 
 func TestHistogramDelta(t *testing.T) {
 	h := &metrics.Float64Histogram{
-		Buckets: []float64{math.Inf(-1), 0, 10e-6, 100e-6, math.Inf(1)},
+		Buckets: []float64{math.Inf(-1), 0, 10e-6, 20e-6, math.Inf(1)},
 		Counts:  []uint64{0, 4, 2, 1},
 	}
-	if n, long, mean := histogramDelta(h, nil); n != 0 || long != 0 || mean != 0 {
-		t.Fatalf("with no earlier counts: %d waits, %d long, mean %v; want none", n, long, mean)
+	if n, mean := histogramDelta(h, nil); n != 0 || mean != 0 {
+		t.Fatalf("with no earlier counts: %d waits, mean %v; want none", n, mean)
 	}
-	prev := []uint64{0, 2, 1, 0}
-	// New: 2 in [0,10µs) at 5µs, 1 in [10µs,100µs) at 55µs, 1 in
-	// [100µs,+Inf) at 100µs: mean 41.25µs, one long.
-	n, long, mean := histogramDelta(h, prev)
-	if n != 4 || long != 1 || mean < 41*time.Microsecond || mean > 42*time.Microsecond {
-		t.Fatalf("got %d waits, %d long, mean %v; want 4, 1, 41.25µs", n, long, mean)
+	prev := []uint64{0, 2, 2, 0}
+	// New: 2 in [0,10µs) at 5µs, 1 in [20µs,+Inf) at 20µs: mean 10µs.
+	n, mean := histogramDelta(h, prev)
+	if n != 3 || mean < 9*time.Microsecond || mean > 11*time.Microsecond {
+		t.Fatalf("got %d waits, mean %v; want 3, 10µs", n, mean)
 	}
 }
 
