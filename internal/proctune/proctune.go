@@ -43,6 +43,9 @@ const (
 	MaxWait = 30 * time.Microsecond
 	// minWaits is the fewest sampled waits a mean is taken over.
 	minWaits = 20
+	// streak is how many intervals in a row decide a move on one P: to
+	// all Ps when over, back from a try when not.
+	streak = 2
 	// busyCores is the CPU, in cores, that means one P is saturated.
 	busyCores = 0.95
 	// tryCores is the most CPU, in cores, at which all Ps are given up
@@ -92,13 +95,13 @@ func (p *Policy) Step(s Sample) bool {
 		if !s.over() {
 			p.strikes = 0
 			if p.trying {
-				if p.served++; p.served >= 2 {
+				if p.served++; p.served >= streak {
 					p.trying, p.backoff = false, firstBackoff
 				}
 			}
 			return false
 		}
-		if p.strikes++; p.strikes < 2 {
+		if p.strikes++; p.strikes < streak {
 			return false
 		}
 		if p.trying {
