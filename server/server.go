@@ -132,15 +132,17 @@ func (s *Server) Serve() error {
 		s.conns[c] = struct{}{}
 		// Counted before the lock is released, so a Shutdown that sees c
 		// also waits for it.
-		s.startGoroutine(func() {
-			c.serve()
-			s.mu.Lock()
-			s.closedTotals.add(&c.stats)
-			delete(s.conns, c)
-			s.mu.Unlock()
-		})
+		s.startGoroutine(c.serve)
 		s.mu.Unlock()
 	}
+}
+
+// forget drops an ended connection, adding its counters to the totals.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	s.closedTotals.add(&c.stats)
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // Shutdown stops accepting, closes every connection with 320
