@@ -19,7 +19,7 @@ func TestConfirmAfterItsBatchIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	c := &conn{vh: &vhost{store: st}, out: newOutbox(nil)}
+	c := &conn{vh: &vhost{store: st}, out: newOutbox(nil, func(func()) {})}
 	ch := &channel{c: c, id: 1, confirm: &confirm.Tracker{}}
 	m := &queue.Message{Persistent: true, Body: []byte("m")}
 

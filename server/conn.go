@@ -48,7 +48,7 @@ type conn struct {
 	capAuthClose    bool
 	frameMax        uint32
 	channelMax      uint16
-	heartbeat       atomic.Int64 // negotiated interval in ns; read by the writer
+	heartbeat       atomic.Int64 // negotiated interval in ns; read by the management API
 	// channels is written by the reader only, under chanMu; the reader
 	// reads it without the lock, other goroutines (the management API)
 	// under it.
@@ -89,7 +89,6 @@ func (c *conn) serve() {
 		return
 	}
 	c.r.SetMaxFrameSize(withFrameFudge(wire.FrameMinSize))
-	c.srv.startGoroutine(func() { c.out.run(c.heartbeatInterval) })
 	c.sendStart()
 	if err = c.readLoop(true); err != errOpened {
 		c.finish(start, err)
@@ -554,6 +553,7 @@ func (c *conn) tuneOk(m *wire.ConnectionTuneOk) error {
 		c.channelMax = o.ChannelMax
 	}
 	c.heartbeat.Store(int64(time.Duration(m.Heartbeat) * time.Second))
+	c.out.setHeartbeat(time.Duration(m.Heartbeat) * time.Second)
 	c.r.SetMaxFrameSize(withFrameFudge(c.frameMax))
 	c.out.mu.Lock()
 	c.out.frameMax = c.frameMax

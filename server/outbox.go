@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,20 +26,36 @@ const (
 // of copying it into buf (the writer writes both with one writev).
 const refMin = 16 << 10
 
+// writerLinger is how long the writer goroutine stays after its last
+// write. It then exits, and the next frame queued starts a new one: an
+// idle connection keeps no writer and its stack (10,000 idle connections
+// kept 40 MB of them), while a busy one keeps its writer.
+const writerLinger = time.Second
+
 // outbox is the write side of a connection. Any goroutine appends whole
 // frames to buf under mu; the writer goroutine swaps buf out and writes it
 // to the socket, so a burst of frames costs one write. Large bodies are
 // not copied: buf is cut around them (segs) and they are written from the
-// message.
+// message. The writer runs only while there is writing to do (see
+// writerLinger); heartbeats are queued by a timer (beat).
 type outbox struct {
-	nc   net.Conn
-	raw  syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
-	wake chan struct{}   // cap 1: there is something to write
+	nc    net.Conn
+	raw   syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
+	wake  chan struct{}   // cap 1: there is something to write
+	spawn func(func())    // starts the writer goroutine
+	// running is set while a writer goroutine runs, or is being started;
+	// it is written under mu and read without it by signal.
+	running atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	buf     []byte     // frames waiting for the writer
 	closing bool       // write what is pending, then close the socket
-	closed  bool       // the writer has exited; appends are dropped
+	closed  bool       // the writer has closed the socket; appends are dropped
+	// lastWrite is when the writer last wrote; heartbeat is the
+	// negotiated interval (0: none), and hbTimer calls beat.
+	lastWrite time.Time
+	heartbeat time.Duration
+	hbTimer   *time.Timer
 	// writing is set while the writer has taken buf and writes it, so
 	// that writeNow does not write past it.
 	writing bool
@@ -56,8 +73,10 @@ type outbox struct {
 	frameMax   uint32
 }
 
-func newOutbox(nc net.Conn) *outbox {
-	o := &outbox{nc: nc, wake: make(chan struct{}, 1), frameMax: wire.FrameMinSize}
+// newOutbox returns nc's outbox; spawn starts its writer goroutine when
+// there is something to write.
+func newOutbox(nc net.Conn, spawn func(func())) *outbox {
+	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, frameMax: wire.FrameMinSize}
 	if sc, ok := nc.(syscall.Conn); ok {
 		o.raw, _ = sc.SyscallConn()
 	}
@@ -93,11 +112,65 @@ func (o *outbox) writeNow() {
 	}
 }
 
+// signal wakes the writer, or starts one.
 func (o *outbox) signal() {
 	select {
 	case o.wake <- struct{}{}:
 	default:
 	}
+	if !o.running.Load() {
+		o.startWriter()
+	}
+}
+
+// startWriter starts a writer unless one runs or the socket is closed.
+// The writer is started under mu, so that it is counted (Server's
+// WaitGroup) before close can let the connection's reader end.
+func (o *outbox) startWriter() {
+	o.mu.Lock()
+	if !o.running.Load() && !o.closed {
+		o.running.Store(true)
+		o.spawn(o.run)
+	}
+	o.mu.Unlock()
+}
+
+// setHeartbeat makes the outbox send a heartbeat whenever nothing has been
+// written for half of d, as RabbitMQ does; d <= 0 sends none.
+func (o *outbox) setHeartbeat(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if d <= 0 || o.closing || o.closed {
+		return
+	}
+	o.heartbeat = d
+	if o.hbTimer == nil {
+		o.hbTimer = time.AfterFunc(d/2, o.beat)
+	} else {
+		o.hbTimer.Reset(d / 2)
+	}
+}
+
+// beat runs on hbTimer: it queues a heartbeat if nothing has been written
+// for half the interval, and sets the timer for the next check.
+func (o *outbox) beat() {
+	o.mu.Lock()
+	if o.closing || o.closed {
+		o.mu.Unlock()
+		return
+	}
+	half := o.heartbeat / 2
+	if idle := time.Since(o.lastWrite); idle < half {
+		o.hbTimer.Reset(half - idle)
+		o.mu.Unlock()
+		return
+	}
+	if len(o.buf) == 0 {
+		o.buf = wire.AppendHeartbeat(o.buf)
+	}
+	o.hbTimer.Reset(half)
+	o.mu.Unlock()
+	o.signal()
 }
 
 // sendMethod queues one method frame.
@@ -235,34 +308,29 @@ func (o *outbox) close() {
 	o.signal()
 }
 
-// run is the writer goroutine. heartbeat is read on every wake-up so the
-// reader can set it after tune-ok.
-func (o *outbox) run(heartbeat func() time.Duration) {
+// run is the writer goroutine: it writes whatever is queued until the
+// socket is closed, or until it has been idle for writerLinger.
+func (o *outbox) run() {
 	var spare []byte
 	var spareSegs net.Buffers
-	ticker := time.NewTicker(time.Second)
+	ticker := time.NewTicker(writerLinger)
 	defer ticker.Stop()
 	lastWrite := time.Now()
 	for {
 		select {
 		case <-o.wake:
 		case now := <-ticker.C:
-			if now.Sub(lastWrite) >= time.Second {
-				// idle: give back the buffers a burst grew
-				spare, spareSegs = nil, nil
-				o.mu.Lock()
-				if len(o.buf) == 0 && cap(o.buf) > lowWater {
-					o.buf = nil
-				}
-				o.mu.Unlock()
-			}
-			hb := heartbeat()
-			if hb <= 0 || now.Sub(lastWrite) < hb/2 {
+			if now.Sub(lastWrite) < writerLinger {
 				continue
 			}
 			o.mu.Lock()
-			if len(o.buf) == 0 {
-				o.buf = wire.AppendHeartbeat(o.buf)
+			if len(o.buf) == 0 && len(o.segs) == 0 && len(o.kicks) == 0 && !o.closing {
+				if cap(o.buf) > lowWater {
+					o.buf = nil // give back the buffer a burst grew
+				}
+				o.running.Store(false)
+				o.mu.Unlock()
+				return
 			}
 			o.mu.Unlock()
 		}
@@ -272,7 +340,8 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		o.writing = true
 		o.mu.Unlock()
 
-		if len(out) > 0 {
+		wrote := len(out) > 0
+		if wrote {
 			var err error
 			if segs, err = o.writeOut(out, segs, cut); err != nil {
 				closing = true
@@ -282,6 +351,9 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 		spareSegs = segs[:0] // (never the array takeLocked just gave o.segs)
 		o.mu.Lock()
 		o.writing = false
+		if wrote {
+			o.lastWrite = lastWrite
+		}
 		o.mu.Unlock()
 		if cap(out) <= 4*highWater {
 			spare = out[:0]
@@ -309,8 +381,11 @@ func (o *outbox) run(heartbeat func() time.Duration) {
 			o.writeOut(out, segs, cut)
 			o.mu.Lock()
 		}
-		o.closed = true
+		o.closed = true // running stays set: no writer starts again
 		o.kicks = nil
+		if o.hbTimer != nil {
+			o.hbTimer.Stop()
+		}
 		o.mu.Unlock()
 		o.nc.Close()
 		return

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,35 +13,118 @@ import (
 	"github.com/warrenmq/warren/queue"
 )
 
+// writers starts an outbox's writer goroutines and counts them.
+type writers struct {
+	wg      sync.WaitGroup
+	started atomic.Int32
+}
+
+func (w *writers) spawn(f func()) {
+	w.started.Add(1)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		f()
+	}()
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
+// TestOutboxWriterOnDemand: the writer goroutine exits once the
+// connection is idle, and what is queued later (a method, a heartbeat)
+// starts a new one and goes out.
+func TestOutboxWriterOnDemand(t *testing.T) {
+	nc, client := tcpPair(t)
+	var w writers
+	o := newOutbox(nc, w.spawn)
+	r := wire.NewReader(client, wire.FrameMinSize)
+	dec := wire.NewDecoder()
+	client.SetReadDeadline(time.Now().Add(time.Minute))
+	expectAck := func(tag uint64) {
+		t.Helper()
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("want ack %d: %v", tag, err)
+		}
+		if m, err := dec.DecodeMethod(f.Payload); err != nil {
+			t.Fatalf("want ack %d: %v", tag, err)
+		} else if a, ok := m.(*wire.BasicAck); !ok || a.DeliveryTag != tag {
+			t.Fatalf("got %s, want ack %d", m.MethodName(), tag)
+		}
+	}
+	waitIdle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); o.running.Load(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the writer of an idle connection is still running after a minute")
+			}
+		}
+	}
+
+	o.sendMethod(1, &wire.BasicAck{DeliveryTag: 1})
+	expectAck(1)
+	waitIdle()
+	o.sendMethod(1, &wire.BasicAck{DeliveryTag: 2})
+	expectAck(2)
+	if n := w.started.Load(); n != 2 {
+		t.Fatalf("%d writers started for two sends an idle spell apart, want 2", n)
+	}
+
+	// Heartbeats keep coming while the connection is otherwise idle, each
+	// from a writer started for it.
+	waitIdle()
+	o.setHeartbeat(200 * time.Millisecond)
+	for i := range 3 {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("heartbeat %d: %v", i+1, err)
+		}
+		if f.Type != wire.FrameHeartbeat || f.Channel != 0 {
+			t.Fatalf("heartbeat %d: got a frame of type %d on channel %d", i+1, f.Type, f.Channel)
+		}
+	}
+	o.close()
+	w.wg.Wait()
+	if _, err := r.ReadFrame(); err == nil {
+		t.Fatal("a frame after close, want the socket closed")
+	}
+	n := w.started.Load()
+	o.sendMethod(1, &wire.BasicAck{DeliveryTag: 3})
+	if w.started.Load() != n {
+		t.Fatal("a send after close started a writer")
+	}
+}
+
 // TestWriteNowOrder: frames queued by writeNow callers (the commit loop)
 // and by sendMethod callers (the writer's) all arrive, whole and each
 // sender's in order, while the peer reads nothing until both are done, so
 // that writeNow's single non-blocking write goes out partly or not at all
 // and the writer finishes it.
 func TestWriteNowOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	nc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := newOutbox(nc)
+	nc, client := tcpPair(t)
+	var w writers
+	o := newOutbox(nc, w.spawn)
 	if o.raw == nil {
 		t.Fatal("a TCP connection's outbox has no raw socket: writeNow would never write")
 	}
-	done := make(chan struct{})
-	go func() {
-		o.run(func() time.Duration { return 0 })
-		close(done)
-	}()
 
 	// About 30 MB of frames from each sender: far more than the socket
 	// buffers hold while the client does not read. writeNow alone first,
@@ -92,7 +176,7 @@ func TestWriteNowOrder(t *testing.T) {
 		next[f.Channel]++
 	}
 	o.close()
-	<-done
+	w.wg.Wait()
 	if f, err := r.ReadFrame(); err == nil {
 		t.Fatalf("an extra frame after all deliveries: channel %d", f.Channel)
 	}
@@ -112,27 +196,10 @@ func TestOutboxLargeBodies(t *testing.T) {
 }
 
 func testOutboxBodies(t *testing.T, frameMax uint32, sizes []int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	nc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := newOutbox(nc)
+	nc, client := tcpPair(t)
+	var w writers
+	o := newOutbox(nc, w.spawn)
 	o.frameMax = frameMax
-	done := make(chan struct{})
-	go func() {
-		o.run(func() time.Duration { return 0 })
-		close(done)
-	}()
 
 	const n = 300
 	bodyOf := func(i int) []byte {
@@ -239,5 +306,5 @@ func testOutboxBodies(t *testing.T, frameMax uint32, sizes []int) {
 		}
 	}
 	o.close()
-	<-done
+	w.wg.Wait()
 }

@@ -113,7 +113,7 @@ func (s *Server) Serve() error {
 		c := &conn{
 			srv: s, nc: nc, id: id,
 			log:        s.opts.Logger.With("conn", id, "peer", nc.RemoteAddr().String()),
-			out:        newOutbox(nc),
+			out:        newOutbox(nc, s.startGoroutine),
 			br:         br,
 			r:          wire.NewReader(br, wire.FrameMinSize),
 			dec:        wire.NewDecoder(),
