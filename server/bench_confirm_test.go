@@ -33,10 +33,19 @@ import (
 // consumes with a raw client that acks every message, its acks written
 // (multiple) whenever its input is drained; that leaves the broker's part
 // of the throughput and latency. Set WARREN_REF_URL to measure a reference
-// broker the same way in the same run.
+// broker the same way in the same run. Set WARREN_BENCH_URL to measure a
+// Warren run apart (cmd/warren, as users run it, with its GOMAXPROCS
+// tuner) instead of one in the benchmark's process: its store counters are
+// then not reported, and the fsync probe runs in the benchmark's temporary
+// dir, so give the broker a data dir on the same file system.
 func BenchmarkPersistentConfirms(b *testing.B) {
-	w := servertest.Start(b)
-	targets := map[string]string{"warren": w.URL}
+	var w *servertest.Broker // nil: WARREN_BENCH_URL
+	warrenURL := os.Getenv("WARREN_BENCH_URL")
+	if warrenURL == "" {
+		w = servertest.Start(b)
+		warrenURL = w.URL
+	}
+	targets := map[string]string{"warren": warrenURL}
 	if refURL != "" {
 		targets["reference"] = refURL
 	}
@@ -52,23 +61,28 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 					sub += "/raw"
 				}
 				b.Run(sub, func(b *testing.B) {
+					if name != "warren" || w == nil {
+						benchConfirms(b, url, 1024, outstanding, raw)
+						if name == "warren" && outstanding == 1 {
+							b.ReportMetric(fsyncP50(b, b.TempDir()), "fsync-p50-ms")
+						}
+						return
+					}
 					before := w.Server.StoreStats()
 					elapsed := benchConfirms(b, url, 1024, outstanding, raw)
-					if name == "warren" {
-						if outstanding == 1 {
-							b.ReportMetric(fsyncP50(b, w.Server.DataDir()), "fsync-p50-ms")
-						}
-						after := w.Server.StoreStats()
-						commits := after.Commits - before.Commits
-						if outstanding == 1 && commits > 0 {
-							recent := after.Recent[len(after.Recent)-int(min(commits, uint64(len(after.Recent)))):]
-							b.ReportMetric(p50ms(recent), "commit-p50-ms")
-						}
-						b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
-						if commits > 0 {
-							b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
-							b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/1000/float64(commits), "ms/commit")
-						}
+					if outstanding == 1 {
+						b.ReportMetric(fsyncP50(b, w.Server.DataDir()), "fsync-p50-ms")
+					}
+					after := w.Server.StoreStats()
+					commits := after.Commits - before.Commits
+					if outstanding == 1 && commits > 0 {
+						recent := after.Recent[len(after.Recent)-int(min(commits, uint64(len(after.Recent)))):]
+						b.ReportMetric(p50ms(recent), "commit-p50-ms")
+					}
+					b.ReportMetric(float64(commits)/elapsed.Seconds(), "commits/s")
+					if commits > 0 {
+						b.ReportMetric(float64(after.Ops-before.Ops)/float64(commits), "ops/commit")
+						b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/1000/float64(commits), "ms/commit")
 					}
 				})
 			}
