@@ -29,7 +29,7 @@ const refMin = 16 << 10
 // writerLinger is how long the writer goroutine stays after its last
 // write. It then exits, and the next frame queued starts a new one: an
 // idle connection keeps no writer and its stack (10,000 idle connections
-// kept 40 MB of them), while a busy one keeps its writer.
+// kept 35 MB of them), while a busy one keeps its writer.
 const writerLinger = time.Second
 
 // outbox is the write side of a connection. Any goroutine appends whole
