@@ -65,7 +65,6 @@ type conn struct {
 	isOpen      atomic.Bool // connection.open done; read by Shutdown
 	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
 	closeOkSent bool        // the client closed: it closes the socket
-	done        chan struct{}
 }
 
 // serve runs the connection's reader through the handshake, and hands it
@@ -85,7 +84,7 @@ func (c *conn) serve() {
 			c.nc.Write(wire.ProtocolHeader)
 		}
 		c.nc.Close()
-		c.end()
+		c.srv.forget(c)
 		return
 	}
 	c.r.SetMaxFrameSize(withFrameFudge(wire.FrameMinSize))
@@ -105,15 +104,9 @@ func (c *conn) serve() {
 // errOpened ends the handshake's readLoop.
 var errOpened = errors.New("connection opened")
 
-// end marks the connection ended and drops it from the server.
-func (c *conn) end() {
-	close(c.done)
-	c.srv.forget(c)
-}
-
 // finish tears the connection down once its readLoop has ended with err.
 func (c *conn) finish(start time.Time, err error) {
-	defer c.end()
+	defer c.srv.forget(c)
 	c.teardown()
 	if c.state == opened {
 		c.log.Info("connection closed", "user", c.user, "duration", time.Since(start).Round(time.Millisecond), "reason", errString(err))

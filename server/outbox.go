@@ -43,6 +43,9 @@ type outbox struct {
 	raw   syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
 	wake  chan struct{}   // cap 1: there is something to write
 	spawn func(func())    // starts the writer goroutine
+	// linger is how long an idle writer stays: writerLinger, shorter in
+	// tests.
+	linger time.Duration
 	// running is set while a writer goroutine runs, or is being started;
 	// it is written under mu and read without it by signal.
 	running atomic.Bool
@@ -51,7 +54,7 @@ type outbox struct {
 	buf     []byte     // frames waiting for the writer
 	closing bool       // write what is pending, then close the socket
 	closed  bool       // the writer has closed the socket; appends are dropped
-	// lastWrite is when the writer last wrote; heartbeat is the
+	// lastWrite is when frames last went out; heartbeat is the
 	// negotiated interval (0: none), and hbTimer calls beat.
 	lastWrite time.Time
 	heartbeat time.Duration
@@ -76,7 +79,7 @@ type outbox struct {
 // newOutbox returns nc's outbox; spawn starts its writer goroutine when
 // there is something to write.
 func newOutbox(nc net.Conn, spawn func(func())) *outbox {
-	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, frameMax: wire.FrameMinSize}
+	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
 	if sc, ok := nc.(syscall.Conn); ok {
 		o.raw, _ = sc.SyscallConn()
 	}
@@ -104,6 +107,9 @@ func (o *outbox) writeNow() {
 		}
 		return true // one attempt: never wait for the socket here
 	})
+	if n > 0 {
+		o.lastWrite = time.Now()
+	}
 	o.buf = o.buf[:copy(o.buf, o.buf[n:])]
 	more := len(o.buf) > 0 || len(o.kicks) > 0
 	o.mu.Unlock()
@@ -123,12 +129,14 @@ func (o *outbox) signal() {
 	}
 }
 
-// startWriter starts a writer unless one runs or the socket is closed.
+// startWriter starts a writer if there is something to write (or to
+// kick, or the socket to close), unless one runs or the socket is closed.
 // The writer is started under mu, so that it is counted (Server's
 // WaitGroup) before close can let the connection's reader end.
 func (o *outbox) startWriter() {
 	o.mu.Lock()
-	if !o.running.Load() && !o.closed {
+	work := len(o.buf) > 0 || len(o.segs) > 0 || len(o.kicks) > 0 || o.closing
+	if work && !o.running.Load() && !o.closed {
 		o.running.Store(true)
 		o.spawn(o.run)
 	}
@@ -309,18 +317,18 @@ func (o *outbox) close() {
 }
 
 // run is the writer goroutine: it writes whatever is queued until the
-// socket is closed, or until it has been idle for writerLinger.
+// socket is closed, or until it has been idle for o.linger.
 func (o *outbox) run() {
 	var spare []byte
 	var spareSegs net.Buffers
-	ticker := time.NewTicker(writerLinger)
+	ticker := time.NewTicker(o.linger)
 	defer ticker.Stop()
 	lastWrite := time.Now()
 	for {
 		select {
 		case <-o.wake:
 		case now := <-ticker.C:
-			if now.Sub(lastWrite) < writerLinger {
+			if now.Sub(lastWrite) < o.linger {
 				continue
 			}
 			o.mu.Lock()

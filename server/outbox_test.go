@@ -55,6 +55,7 @@ func TestOutboxWriterOnDemand(t *testing.T) {
 	nc, client := tcpPair(t)
 	var w writers
 	o := newOutbox(nc, w.spawn)
+	o.linger = 20 * time.Millisecond
 	r := wire.NewReader(client, wire.FrameMinSize)
 	dec := wire.NewDecoder()
 	client.SetReadDeadline(time.Now().Add(time.Minute))
@@ -88,9 +89,13 @@ func TestOutboxWriterOnDemand(t *testing.T) {
 		t.Fatalf("%d writers started for two sends an idle spell apart, want 2", n)
 	}
 
-	// Heartbeats keep coming while the connection is otherwise idle, each
-	// from a writer started for it.
+	// Heartbeats keep coming while the connection is otherwise idle; the
+	// first comes from a writer the heartbeat timer starts.
 	waitIdle()
+	o.signal() // nothing to write: no writer starts
+	if n := w.started.Load(); n != 2 {
+		t.Fatalf("%d writers started, want still 2: a signal with nothing to write started one", n)
+	}
 	o.setHeartbeat(200 * time.Millisecond)
 	for i := range 3 {
 		f, err := r.ReadFrame()
@@ -101,10 +106,20 @@ func TestOutboxWriterOnDemand(t *testing.T) {
 			t.Fatalf("heartbeat %d: got a frame of type %d on channel %d", i+1, f.Type, f.Channel)
 		}
 	}
+	if n := w.started.Load(); n < 3 {
+		t.Fatalf("%d writers started, want a third for the heartbeats", n)
+	}
 	o.close()
 	w.wg.Wait()
-	if _, err := r.ReadFrame(); err == nil {
-		t.Fatal("a frame after close, want the socket closed")
+	for {
+		// (a heartbeat may have been queued before the close)
+		f, err := r.ReadFrame()
+		if err != nil {
+			break
+		}
+		if f.Type != wire.FrameHeartbeat {
+			t.Fatalf("a frame of type %d after close, want the socket closed", f.Type)
+		}
 	}
 	n := w.started.Load()
 	o.sendMethod(1, &wire.BasicAck{DeliveryTag: 3})

@@ -120,7 +120,6 @@ func (s *Server) Serve() error {
 			channels:   map[uint16]*channel{},
 			frameMax:   wire.FrameMinSize,
 			channelMax: s.opts.ChannelMax,
-			done:       make(chan struct{}),
 		}
 		c.r.BodyInto = c.bodyInto
 		s.mu.Lock()
