@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,16 +32,16 @@ func TestIdleConnectionStacks(t *testing.T) {
 		clients[i] = c
 	}
 	// Each connection's writer lingers a second after its last write.
-	var after sample
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		after = goroutinesAndStacks()
-		if after.goroutines-before.goroutines <= n {
+		readers, writers := connGoroutines()
+		if writers == 0 && readers == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections keep %d goroutines after a minute, want one each", n, after.goroutines-before.goroutines)
+			t.Fatalf("%d idle connections keep %d readers and %d writers after a minute, want %d and 0", n, readers, writers, n)
 		}
 	}
+	after := goroutinesAndStacks()
 	perConn := (after.stacks - before.stacks) / n
 	t.Logf("%d idle connections: %d goroutines, %d bytes of stack each", n, after.goroutines-before.goroutines, perConn)
 	// The reader kept the 8 KiB stack the handshake grew, and the writer
@@ -50,6 +53,22 @@ func TestIdleConnectionStacks(t *testing.T) {
 	for _, c := range clients {
 		c.nc.Close()
 	}
+}
+
+// connGoroutines counts the goroutines running a connection's read loop
+// and an outbox's writer.
+func connGoroutines() (readers, writers int) {
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 2) // one block per goroutine
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "server.(*conn).readLoop") {
+			readers++
+		}
+		if strings.Contains(g, "server.(*outbox).run") {
+			writers++
+		}
+	}
+	return readers, writers
 }
 
 type sample struct {
