@@ -698,6 +698,3 @@ func (c *conn) flushConfirms() {
 	clear(c.confirmsDue)
 	c.confirmsDue = c.confirmsDue[:0]
 }
-
-var _ = bytes.Equal
-var _ = io.EOF
