@@ -41,8 +41,8 @@ func (t *Tracker) Outstanding() int { return len(t.outcomes) }
 
 // Emit calls send for the settled prefix, in tag order, coalescing each run
 // of equal outcomes into one call with multiple=true (when the run is longer
-// than one) on its last tag.
-func (t *Tracker) Emit(send func(tag uint64, multiple, nack bool)) {
+// than one) on its last tag. It reports whether it called send at all.
+func (t *Tracker) Emit(send func(tag uint64, multiple, nack bool)) bool {
 	i := 0
 	for i < len(t.outcomes) && t.outcomes[i] != unsettled {
 		o := t.outcomes[i]
@@ -54,9 +54,10 @@ func (t *Tracker) Emit(send func(tag uint64, multiple, nack bool)) {
 		i = j
 	}
 	if i == 0 {
-		return
+		return false
 	}
 	t.reported += uint64(i)
 	n := copy(t.outcomes, t.outcomes[i:])
 	t.outcomes = t.outcomes[:n]
+	return true
 }

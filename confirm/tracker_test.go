@@ -11,9 +11,15 @@ type frame struct {
 	nack     bool
 }
 
-func emit(t *Tracker) []frame {
+// emit returns what Emit sends, failing tb if Emit's report of whether
+// it sent anything is wrong.
+func emit(tb testing.TB, t *Tracker) []frame {
+	tb.Helper()
 	var out []frame
-	t.Emit(func(tag uint64, multiple, nack bool) { out = append(out, frame{tag, multiple, nack}) })
+	sent := t.Emit(func(tag uint64, multiple, nack bool) { out = append(out, frame{tag, multiple, nack}) })
+	if sent != (len(out) > 0) {
+		tb.Fatalf("Emit sent %d confirms and reported %v", len(out), sent)
+	}
 	return out
 }
 
@@ -28,7 +34,7 @@ func TestTrackerCoalescesRuns(t *testing.T) {
 	tr.Ack(2)
 	tr.Nack(3)
 	tr.Ack(5) // 4 unsettled: 5 must wait
-	got := emit(&tr)
+	got := emit(t, &tr)
 	want := []frame{{2, true, false}, {3, false, true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("first emit = %v, want %v", got, want)
@@ -37,12 +43,12 @@ func TestTrackerCoalescesRuns(t *testing.T) {
 		t.Fatalf("Outstanding = %d, want 2", tr.Outstanding())
 	}
 	tr.Ack(4)
-	got = emit(&tr)
+	got = emit(t, &tr)
 	want = []frame{{5, true, false}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("second emit = %v, want %v", got, want)
 	}
-	if got := emit(&tr); got != nil {
+	if got := emit(t, &tr); got != nil {
 		t.Fatalf("emit with nothing settled = %v", got)
 	}
 }
@@ -53,11 +59,11 @@ func TestTrackerSingleAndStale(t *testing.T) {
 	tr.Ack(1)
 	tr.Ack(1)  // twice: no effect
 	tr.Ack(99) // never published: ignored
-	if got, want := emit(&tr), []frame{{1, false, false}}; !reflect.DeepEqual(got, want) {
+	if got, want := emit(t, &tr), []frame{{1, false, false}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("emit = %v, want %v", got, want)
 	}
 	tr.Ack(1) // already reported: ignored
-	if got := emit(&tr); got != nil {
+	if got := emit(t, &tr); got != nil {
 		t.Fatalf("emit after stale ack = %v", got)
 	}
 }

@@ -84,14 +84,17 @@ func (ch *channel) settleLocked(seq, lo, lastFailed uint64) {
 	}
 }
 
-// emitConfirms sends the confirms settled so far.
+// emitConfirms sends the confirms settled so far. With none (publishes
+// that wait for the store), it does not signal the writer, which may
+// then have exited: starting it takes outbox.mu, which the commit loop
+// holds while it writes the connection's confirms itself (writeNow).
 func (ch *channel) emitConfirms() {
 	ch.confirmMu.Lock()
-	if !ch.confirmsOff {
-		ch.confirm.Emit(ch.sendConfirm)
-	}
+	sent := !ch.confirmsOff && ch.confirm.Emit(ch.sendConfirm)
 	ch.confirmMu.Unlock()
-	ch.c.out.signal()
+	if sent {
+		ch.c.out.signal()
+	}
 }
 
 // stopConfirms ends confirms on a closing channel: nothing more may follow
