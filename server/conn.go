@@ -545,8 +545,9 @@ func (c *conn) tuneOk(m *wire.ConnectionTuneOk) error {
 	if c.channelMax == 0 {
 		c.channelMax = o.ChannelMax
 	}
-	c.heartbeat.Store(int64(time.Duration(m.Heartbeat) * time.Second))
-	c.out.setHeartbeat(time.Duration(m.Heartbeat) * time.Second)
+	hb := time.Duration(m.Heartbeat) * time.Second
+	c.heartbeat.Store(int64(hb))
+	c.out.setHeartbeat(hb)
 	c.r.SetMaxFrameSize(withFrameFudge(c.frameMax))
 	c.out.mu.Lock()
 	c.out.frameMax = c.frameMax

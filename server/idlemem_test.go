@@ -32,14 +32,12 @@ func TestIdleConnectionStacks(t *testing.T) {
 		clients[i] = c
 	}
 	// Each connection's writer lingers a second after its last write.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		readers, writers := connGoroutines()
-		if writers == 0 && readers == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections keep %d readers and %d writers after a minute, want %d and 0", n, readers, writers, n)
-		}
+	var readers, writers int
+	if !poll(time.Minute, func() bool {
+		readers, writers = connGoroutines()
+		return writers == 0 && readers == n
+	}) {
+		t.Fatalf("%d idle connections keep %d readers and %d writers after a minute, want %d and 0", n, readers, writers, n)
 	}
 	after := goroutinesAndStacks()
 	perConn := (after.stacks - before.stacks) / n

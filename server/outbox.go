@@ -54,10 +54,9 @@ type outbox struct {
 	buf     []byte     // frames waiting for the writer
 	closing bool       // write what is pending, then close the socket
 	closed  bool       // the writer has closed the socket; appends are dropped
-	// lastWrite is when frames last went out; heartbeat is the
-	// negotiated interval (0: none), and hbTimer calls beat.
+	// lastWrite is when frames last went out; hbTimer calls beat (nil:
+	// no heartbeats).
 	lastWrite time.Time
-	heartbeat time.Duration
 	hbTimer   *time.Timer
 	// writing is set while the writer has taken buf and writes it, so
 	// that writeNow does not write past it.
@@ -129,14 +128,19 @@ func (o *outbox) signal() {
 	}
 }
 
-// startWriter starts a writer if there is something to write (or to
-// kick, or the socket to close), unless one runs or the socket is closed.
-// The writer is started under mu, so that it is counted (Server's
-// WaitGroup) before close can let the connection's reader end.
+// idleLocked reports that the writer has nothing to do: nothing to
+// write or kick, and the socket is not to be closed.
+func (o *outbox) idleLocked() bool {
+	return len(o.buf) == 0 && len(o.segs) == 0 && len(o.kicks) == 0 && !o.closing
+}
+
+// startWriter starts a writer if it has something to do, unless one runs
+// or the socket is closed. The writer is started under mu, so that it is
+// counted (Server's WaitGroup) before close can let the connection's
+// reader end.
 func (o *outbox) startWriter() {
 	o.mu.Lock()
-	work := len(o.buf) > 0 || len(o.segs) > 0 || len(o.kicks) > 0 || o.closing
-	if work && !o.running.Load() && !o.closed {
+	if !o.idleLocked() && !o.running.Load() && !o.closed {
 		o.running.Store(true)
 		o.spawn(o.run)
 	}
@@ -144,30 +148,26 @@ func (o *outbox) startWriter() {
 }
 
 // setHeartbeat makes the outbox send a heartbeat whenever nothing has been
-// written for half of d, as RabbitMQ does; d <= 0 sends none.
+// written for half of d, as RabbitMQ does; d <= 0 sends none. It is
+// called once, at tune-ok.
 func (o *outbox) setHeartbeat(d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if d <= 0 || o.closing || o.closed {
 		return
 	}
-	o.heartbeat = d
-	if o.hbTimer == nil {
-		o.hbTimer = time.AfterFunc(d/2, o.beat)
-	} else {
-		o.hbTimer.Reset(d / 2)
-	}
+	half := d / 2
+	o.hbTimer = time.AfterFunc(half, func() { o.beat(half) })
 }
 
 // beat runs on hbTimer: it queues a heartbeat if nothing has been written
 // for half the interval, and sets the timer for the next check.
-func (o *outbox) beat() {
+func (o *outbox) beat(half time.Duration) {
 	o.mu.Lock()
 	if o.closing || o.closed {
 		o.mu.Unlock()
 		return
 	}
-	half := o.heartbeat / 2
 	if idle := time.Since(o.lastWrite); idle < half {
 		o.hbTimer.Reset(half - idle)
 		o.mu.Unlock()
@@ -332,7 +332,7 @@ func (o *outbox) run() {
 				continue
 			}
 			o.mu.Lock()
-			if len(o.buf) == 0 && len(o.segs) == 0 && len(o.kicks) == 0 && !o.closing {
+			if o.idleLocked() {
 				if cap(o.buf) > lowWater {
 					o.buf = nil // give back the buffer a burst grew
 				}
