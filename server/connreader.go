@@ -143,7 +143,7 @@ func (r *connReader) readRaw(fd uintptr) bool {
 		r.big = bigBufs.Get().(*[]byte)
 	}
 	for {
-		n, err := unix.Read(int(fd), *r.big)
+		n, err := sysRead(int(fd), *r.big)
 		switch err {
 		case nil:
 			r.n = n

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,13 @@ type outbox struct {
 	kicks      []*queue.Queue
 	deliver    wire.BasicDeliver // scratch for appendDelivery
 	frameMax   uint32
+
+	// The writer's raw write (writeRaw), made once: what is left to
+	// write and the write's error. Only the writer uses them, while
+	// writing is set.
+	rawFn  func(fd uintptr) bool
+	rawOut []byte
+	rawErr error
 }
 
 // newOutbox returns nc's outbox; spawn starts its writer goroutine when
@@ -81,6 +89,7 @@ func newOutbox(nc net.Conn, spawn func(func())) *outbox {
 	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
 	if sc, ok := nc.(syscall.Conn); ok {
 		o.raw, _ = sc.SyscallConn()
+		o.rawFn = o.writeRawFn
 	}
 	return o
 }
@@ -101,7 +110,7 @@ func (o *outbox) writeNow() {
 	}
 	n := 0
 	o.raw.Write(func(fd uintptr) bool {
-		if m, err := unix.Write(int(fd), o.buf); err == nil {
+		if m, err := sysWrite(int(fd), o.buf); err == nil {
 			n = m
 		}
 		return true // one attempt: never wait for the socket here
@@ -255,7 +264,11 @@ func (o *outbox) writeOut(out []byte, segs net.Buffers, cut int) (net.Buffers, e
 	if len(segs) == 0 {
 		var err error
 		if len(out) > 0 {
-			_, err = o.nc.Write(out)
+			if o.raw != nil {
+				err = o.writeRaw(out)
+			} else {
+				_, err = o.nc.Write(out)
+			}
 		}
 		return segs, err
 	}
@@ -264,6 +277,35 @@ func (o *outbox) writeOut(out []byte, segs net.Buffers, cut int) (net.Buffers, e
 	_, err := bufs.WriteTo(o.nc)
 	clear(segs) // let the bodies go
 	return segs[:0], err
+}
+
+// writeRaw writes p whole to the socket with sysWrite, waiting for the
+// socket (and its write deadline) when it is full.
+func (o *outbox) writeRaw(p []byte) error {
+	o.rawOut, o.rawErr = p, nil
+	err := o.raw.Write(o.rawFn)
+	if err == nil && o.rawErr != nil {
+		err = &net.OpError{Op: "write", Net: "tcp", Source: o.nc.LocalAddr(), Addr: o.nc.RemoteAddr(), Err: os.NewSyscallError("write", o.rawErr)}
+	}
+	o.rawOut, o.rawErr = nil, nil
+	return err
+}
+
+func (o *outbox) writeRawFn(fd uintptr) bool {
+	for len(o.rawOut) > 0 {
+		n, err := sysWrite(int(fd), o.rawOut)
+		switch err {
+		case nil:
+			o.rawOut = o.rawOut[n:]
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			o.rawErr = err
+			return true
+		}
+	}
+	return true
 }
 
 // sendContent queues a content-bearing method (basic.return, get-ok) with
