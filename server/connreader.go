@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warrenmq/warren/internal/rawsock"
 )
 
 // connReader buffers a connection's input. A burst of small frames costs
@@ -143,7 +145,7 @@ func (r *connReader) readRaw(fd uintptr) bool {
 		r.big = bigBufs.Get().(*[]byte)
 	}
 	for {
-		n, err := sysRead(int(fd), *r.big)
+		n, err := rawsock.Read(int(fd), *r.big)
 		switch err {
 		case nil:
 			r.n = n

@@ -2,15 +2,13 @@ package server
 
 import (
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/warrenmq/warren/internal/rawsock"
 	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
 )
@@ -42,6 +40,7 @@ const writerLinger = time.Second
 type outbox struct {
 	nc    net.Conn
 	raw   syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
+	rw    *rawsock.Writer // the writer's writes to raw (nil: nc.Write)
 	wake  chan struct{}   // cap 1: there is something to write
 	spawn func(func())    // starts the writer goroutine
 	// linger is how long an idle writer stays: writerLinger, shorter in
@@ -89,7 +88,7 @@ func newOutbox(nc net.Conn, spawn func(func())) *outbox {
 	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
 	if sc, ok := nc.(syscall.Conn); ok {
 		o.raw, _ = sc.SyscallConn()
-		o.rawFn = o.writeRawFn
+		o.rw = rawsock.NewWriter(nc)
 	}
 	return o
 }
@@ -110,7 +109,7 @@ func (o *outbox) writeNow() {
 	}
 	n := 0
 	o.raw.Write(func(fd uintptr) bool {
-		if m, err := sysWrite(int(fd), o.buf); err == nil {
+		if m, err := rawsock.Write(int(fd), o.buf); err == nil {
 			n = m
 		}
 		return true // one attempt: never wait for the socket here
@@ -264,8 +263,8 @@ func (o *outbox) writeOut(out []byte, segs net.Buffers, cut int) (net.Buffers, e
 	if len(segs) == 0 {
 		var err error
 		if len(out) > 0 {
-			if o.raw != nil {
-				err = o.writeRaw(out)
+			if o.rw != nil {
+				_, err = o.rw.Write(out)
 			} else {
 				_, err = o.nc.Write(out)
 			}
@@ -277,35 +276,6 @@ func (o *outbox) writeOut(out []byte, segs net.Buffers, cut int) (net.Buffers, e
 	_, err := bufs.WriteTo(o.nc)
 	clear(segs) // let the bodies go
 	return segs[:0], err
-}
-
-// writeRaw writes p whole to the socket with sysWrite, waiting for the
-// socket (and its write deadline) when it is full.
-func (o *outbox) writeRaw(p []byte) error {
-	o.rawOut, o.rawErr = p, nil
-	err := o.raw.Write(o.rawFn)
-	if err == nil && o.rawErr != nil {
-		err = &net.OpError{Op: "write", Net: "tcp", Source: o.nc.LocalAddr(), Addr: o.nc.RemoteAddr(), Err: os.NewSyscallError("write", o.rawErr)}
-	}
-	o.rawOut, o.rawErr = nil, nil
-	return err
-}
-
-func (o *outbox) writeRawFn(fd uintptr) bool {
-	for len(o.rawOut) > 0 {
-		n, err := sysWrite(int(fd), o.rawOut)
-		switch err {
-		case nil:
-			o.rawOut = o.rawOut[n:]
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return false
-		default:
-			o.rawErr = err
-			return true
-		}
-	}
-	return true
 }
 
 // sendContent queues a content-bearing method (basic.return, get-ok) with

@@ -2,14 +2,10 @@ package server
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -326,53 +322,4 @@ func testOutboxBodies(t *testing.T, frameMax uint32, sizes []int) {
 	}
 	o.close()
 	w.wg.Wait()
-}
-
-// TestOutboxWriteRaw: the writer's write (writeRaw, made without the
-// runtime's system-call entry) puts a burst larger than the socket's
-// buffers out whole, waiting for the peer to read; ends that wait at the
-// write deadline; and reports a peer that reset the connection as an
-// error, as net.Conn's Write does.
-func TestOutboxWriteRaw(t *testing.T) {
-	nc, client := tcpPair(t)
-	o := newOutbox(nc, func(func()) { t.Error("writeRaw started a writer") })
-	if o.raw == nil {
-		t.Fatal("a TCP connection is written without its RawConn")
-	}
-	want := make([]byte, 16<<20)
-	for i := range want {
-		want[i] = byte(i * 13)
-	}
-	done := make(chan error, 1)
-	go func() { done <- o.writeRaw(want) }()
-	client.SetReadDeadline(time.Now().Add(time.Minute)) // a write cut short fails, not hangs
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(client, got); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("writeRaw: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("the peer read other bytes than were written")
-	}
-
-	// Nobody reads: the socket fills, and the deadline ends the wait.
-	nc.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
-	big := make([]byte, 64<<20)
-	if err := o.writeRaw(big); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("write past the deadline: %v, want os.ErrDeadlineExceeded", err)
-	}
-	nc.SetWriteDeadline(time.Time{})
-
-	// The peer closes with unread input, which resets the connection.
-	client.Close()
-	var err error
-	for deadline := time.Now().Add(time.Minute); err == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		err = o.writeRaw(want[:1024])
-	}
-	var oe *net.OpError
-	if !errors.As(err, &oe) || !(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-		t.Fatalf("write to a reset connection: %v, want a net.OpError with ECONNRESET or EPIPE", err)
-	}
 }

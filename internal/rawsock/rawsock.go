@@ -1,0 +1,170 @@
+// Package rawsock reads and writes non-blocking sockets with raw system
+// calls, without the Go runtime's system-call entry and exit.
+//
+// A read or write on a non-blocking socket never blocks, so its thread
+// need not give up its P, and the entry has a cost of its own in a
+// process whose Ps idle between a peer's requests: the runtime's monitor
+// thread (sysmon) sleeps whenever every P is idle, and the next system
+// call entered wakes it with a futex; woken that way, it polls every
+// 20 µs until it finds the Ps idle and sleeps again. A request-reply load
+// (a transaction, a confirm, an RPC) then pays a futex wake-up and a
+// thread switch per round trip, on the round trip's path.
+//
+// Read and Write are for use inside a syscall.RawConn's Read and Write,
+// which wait for the socket (and its deadlines) when they return false.
+package rawsock
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Read is read(2) on fd.
+func Read(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// Write is write(2) on fd.
+func Write(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func bufPtr(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&p[0])
+}
+
+// Writer writes whole buffers to a socket with Write, waiting for the
+// socket through its RawConn when it is full. One goroutine writes at a
+// time; a Writer allocates nothing per write.
+type Writer struct {
+	nc  net.Conn
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // rc.Write's function, made once
+	out []byte                // what is left to write
+	err error                 // the write's error
+}
+
+// NewWriter returns a Writer for nc, or nil if nc is not a socket.
+func NewWriter(nc net.Conn) *Writer {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &Writer{nc: nc, rc: rc}
+	w.fn = w.write
+	return w
+}
+
+// Write writes p whole. Its errors are net.Conn's: a *net.OpError, or
+// os.ErrDeadlineExceeded (wrapped) past the write deadline.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.out, w.err = p, nil
+	err := w.rc.Write(w.fn)
+	n := len(p) - len(w.out)
+	if err == nil && w.err != nil {
+		err = &net.OpError{Op: "write", Net: "tcp", Source: w.nc.LocalAddr(), Addr: w.nc.RemoteAddr(), Err: os.NewSyscallError("write", w.err)}
+	}
+	w.out, w.err = nil, nil
+	return n, err
+}
+
+func (w *Writer) write(fd uintptr) bool {
+	for len(w.out) > 0 {
+		n, err := Write(int(fd), w.out)
+		switch err {
+		case nil:
+			w.out = w.out[n:]
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			w.err = err
+			return true
+		}
+	}
+	return true
+}
+
+// Conn is a socket whose Read and Write are made with Read and Write. One
+// goroutine reads and one writes at a time, as bufio and a mutex-guarded
+// writer do.
+type Conn struct {
+	net.Conn
+	w    *Writer
+	rfn  func(fd uintptr) bool // rc.Read's function, made once
+	rp   []byte
+	rn   int
+	rerr error
+}
+
+// NewConn returns nc as a Conn, or nc itself if it is not a socket.
+func NewConn(nc net.Conn) net.Conn {
+	w := NewWriter(nc)
+	if w == nil {
+		return nc
+	}
+	c := &Conn{Conn: nc, w: w}
+	c.rfn = c.read
+	return c
+}
+
+// Read reads what the socket has, up to len(p), waiting for it (and the
+// read deadline) if it has nothing; io.EOF at the end of the input.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rp, c.rn, c.rerr = p, 0, nil
+	err := c.w.rc.Read(c.rfn)
+	n, rerr := c.rn, c.rerr
+	c.rp, c.rerr = nil, nil
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		n, err := Read(int(fd), c.rp)
+		switch err {
+		case nil:
+			c.rn = n
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.rerr = err
+		return true
+	}
+}
+
+// Write writes p whole (see Writer).
+func (c *Conn) Write(p []byte) (int, error) { return c.w.Write(p) }
