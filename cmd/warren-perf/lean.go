@@ -13,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenmq/warren/internal/rawsock"
 	"github.com/warrenmq/warren/internal/wire"
 )
 
@@ -62,6 +63,7 @@ func leanDial(uri, name string) (*leanConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = rawsock.NewConn(nc)
 	c := &leanConn{nc: nc, dec: wire.NewDecoder()}
 	c.br = bufio.NewReaderSize(nc, 128<<10)
 	c.rd = wire.NewReader(c.br, wire.FrameMinSize)
