@@ -62,6 +62,10 @@ type crashLedger struct {
 // cycleStats are the counts one cycle reports.
 type cycleStats struct {
 	published, confirmed, nacked, consumed atomic.Int64
+	// consuming is set once the consumer's basic.consume is answered: the
+	// kill waits for it, so that a setup the kill cut short is not taken
+	// for an error.
+	consuming atomic.Bool
 }
 
 // publishUntilKilled publishes persistent messages with unique ids on a
@@ -126,6 +130,7 @@ func consumeUntilKilled(url string, limit int, led *crashLedger, st *cycleStats)
 	if err != nil {
 		return err
 	}
+	st.consuming.Store(true)
 	for d := range msgs {
 		if st.consumed.Load() >= int64(limit) {
 			continue // unacked: it must come back
@@ -277,7 +282,7 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		go func() { defer wg.Done(); errs <- consumeUntilKilled(url, consumeLimit, led, st) }()
 
 		began := time.Now()
-		killAfter(t, cmd, func() bool { return st.confirmed.Load() >= target }, 0)
+		killAfter(t, cmd, func() bool { return st.confirmed.Load() >= target && st.consuming.Load() }, 0)
 		killedAfter := time.Since(began)
 		waitClients(t, cycle, &wg, errs)
 		if st.confirmed.Load() == 0 {

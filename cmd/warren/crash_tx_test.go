@@ -45,8 +45,9 @@ func txID(c, p, n, i int) string { return fmt.Sprintf("c%d-p%d-t%d-%d", c, p, n,
 
 // publishTxUntilKilled commits transactions of crashTxSize persistent
 // messages in a loop on a tx channel until the connection dies, recording
-// each transaction's state in pub and counting commits in committed.
-func publishTxUntilKilled(url string, cycle, p int, pub *txPublisher, committed *atomic.Int64) error {
+// each transaction's state in pub, counting itself in ready once its
+// channel is transactional and its commits in committed.
+func publishTxUntilKilled(url string, cycle, p int, pub *txPublisher, ready, committed *atomic.Int64) error {
 	conn, ch, err := dialChannel(url)
 	if err != nil {
 		return err
@@ -55,6 +56,7 @@ func publishTxUntilKilled(url string, cycle, p int, pub *txPublisher, committed 
 	if err := ch.Tx(); err != nil {
 		return err
 	}
+	ready.Add(1)
 	for n := 0; ; n++ {
 		pub.txs = append(pub.txs, txOpen)
 		for i := range crashTxSize {
@@ -247,12 +249,14 @@ func TestCrashTransactionsAtomic(t *testing.T) {
 		declareDurable(t, url, crashTxQueue)
 
 		pubs := make([]txPublisher, crashTxPublishers)
-		var committed atomic.Int64
+		// ready counts the publishers set up: the kill waits for all, so
+		// that a setup the kill cut short is not taken for an error.
+		var ready, committed atomic.Int64
 		var wg sync.WaitGroup
 		errs := make(chan error, crashTxPublishers)
 		for p := range pubs {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs <- publishTxUntilKilled(url, cycle, p, &pubs[p], &committed) }()
+			go func() { defer wg.Done(); errs <- publishTxUntilKilled(url, cycle, p, &pubs[p], &ready, &committed) }()
 		}
 
 		// Kill after target commits and a random few ms more, or after a
@@ -261,7 +265,7 @@ func TestCrashTransactionsAtomic(t *testing.T) {
 		target := int64(20 + rng.IntN(200))
 		extra := time.Duration(rng.IntN(40_000)) * time.Microsecond
 		began := time.Now()
-		killAfter(t, cmd, func() bool { return committed.Load() >= target }, extra)
+		killAfter(t, cmd, func() bool { return committed.Load() >= target && ready.Load() == crashTxPublishers }, extra)
 		killedAfter, killedAt := time.Since(began), committed.Load()
 		waitClients(t, cycle, &wg, errs)
 		if committed.Load() == 0 {
