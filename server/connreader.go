@@ -144,21 +144,17 @@ func (r *connReader) readRaw(fd uintptr) bool {
 	if r.big == nil {
 		r.big = bigBufs.Get().(*[]byte)
 	}
-	for {
-		n, err := rawsock.Read(int(fd), *r.big)
-		switch err {
-		case nil:
-			r.n = n
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			r.release()
-			return false
-		}
+	n, err := rawsock.Read(int(fd), *r.big)
+	switch err {
+	case nil:
+		r.n = n
+	case unix.EAGAIN:
+		r.release()
+		return false
+	default:
 		r.rerr = err
-		return true
 	}
+	return true
 }
 
 // release gives the large buffer back; r.data must not point into it.

@@ -422,10 +422,16 @@ func waitConfirm(t *testing.T, confirms <-chan amqp.Confirmation) amqp.Confirmat
 func rawDial(t testing.TB, addr string) *rawClient {
 	t.Helper()
 	c := dialRaw(t, addr)
+	openRaw(t, c)
+	return c
+}
+
+// openRaw does rawDial's handshake and opens channel 1 on c.
+func openRaw(t testing.TB, c *rawClient) {
+	t.Helper()
 	handshake(t, c)
 	openChannel(t, c, 1)
 	c.skipContent = true
-	return c
 }
 
 // numberedQueue starts a broker with a fresh queue holding the messages

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/warrenmq/warren/internal/rawsock"
@@ -38,11 +37,12 @@ const writerLinger = time.Second
 // message. The writer runs only while there is writing to do (see
 // writerLinger); heartbeats are queued by a timer (beat).
 type outbox struct {
-	nc    net.Conn
-	raw   syscall.RawConn // nc's socket, for writeNow; nil if nc is not one
-	rw    *rawsock.Writer // the writer's writes to raw (nil: nc.Write)
-	wake  chan struct{}   // cap 1: there is something to write
-	spawn func(func())    // starts the writer goroutine
+	nc net.Conn
+	// rw writes to nc's socket, for the writer and writeNow; nil if nc
+	// is not one (the writer then uses nc.Write).
+	rw    *rawsock.Writer
+	wake  chan struct{} // cap 1: there is something to write
+	spawn func(func())  // starts the writer goroutine
 	// linger is how long an idle writer stays: writerLinger, shorter in
 	// tests.
 	linger time.Duration
@@ -73,24 +73,12 @@ type outbox struct {
 	kicks      []*queue.Queue
 	deliver    wire.BasicDeliver // scratch for appendDelivery
 	frameMax   uint32
-
-	// The writer's raw write (writeRaw), made once: what is left to
-	// write and the write's error. Only the writer uses them, while
-	// writing is set.
-	rawFn  func(fd uintptr) bool
-	rawOut []byte
-	rawErr error
 }
 
 // newOutbox returns nc's outbox; spawn starts its writer goroutine when
 // there is something to write.
 func newOutbox(nc net.Conn, spawn func(func())) *outbox {
-	o := &outbox{nc: nc, wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
-	if sc, ok := nc.(syscall.Conn); ok {
-		o.raw, _ = sc.SyscallConn()
-		o.rw = rawsock.NewWriter(nc)
-	}
-	return o
+	return &outbox{nc: nc, rw: rawsock.NewWriter(nc), wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
 }
 
 // writeNow writes the pending frames from the calling goroutine with one
@@ -102,18 +90,12 @@ func newOutbox(nc net.Conn, spawn func(func())) *outbox {
 // batch, which a client waits for.
 func (o *outbox) writeNow() {
 	o.mu.Lock()
-	if o.raw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 || len(o.segs) > 0 {
+	if o.rw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 || len(o.segs) > 0 {
 		o.mu.Unlock()
 		o.signal()
 		return
 	}
-	n := 0
-	o.raw.Write(func(fd uintptr) bool {
-		if m, err := rawsock.Write(int(fd), o.buf); err == nil {
-			n = m
-		}
-		return true // one attempt: never wait for the socket here
-	})
+	n := o.rw.TryWrite(o.buf) // (the writer is not writing: see writing)
 	if n > 0 {
 		o.lastWrite = time.Now()
 	}

@@ -137,7 +137,7 @@ func TestWriteNowOrder(t *testing.T) {
 	nc, client := tcpPair(t)
 	var w writers
 	o := newOutbox(nc, w.spawn)
-	if o.raw == nil {
+	if o.rw == nil {
 		t.Fatal("a TCP connection's outbox has no raw socket: writeNow would never write")
 	}
 

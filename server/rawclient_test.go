@@ -65,8 +65,13 @@ func dialRawErr(addr string) (*rawClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newRawClient(nc), nil
+}
+
+// newRawClient is a raw client on nc.
+func newRawClient(nc net.Conn) *rawClient {
 	br := bufio.NewReaderSize(nc, 64<<10)
-	return &rawClient{nc: nc, br: br, r: wire.NewReader(br, 1<<24), dec: wire.NewDecoder()}, nil
+	return &rawClient{nc: nc, br: br, r: wire.NewReader(br, 1<<24), dec: wire.NewDecoder()}
 }
 
 // ---- building frames ----

@@ -29,24 +29,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Read is read(2) on fd.
-func Read(fd int, p []byte) (int, error) {
-	if raceEnabled {
-		return syscall.Read(fd, p)
+// Read is read(2) on fd, repeated when a signal interrupts it.
+func Read(fd int, p []byte) (int, error) { return rw(unix.SYS_READ, fd, p) }
+
+// Write is write(2) on fd, repeated when a signal interrupts it.
+func Write(fd int, p []byte) (int, error) { return rw(unix.SYS_WRITE, fd, p) }
+
+// rw makes the read or write trap on fd with p until no signal
+// interrupts it.
+func rw(trap uintptr, fd int, p []byte) (int, error) {
+	for {
+		n, err := sys(trap, fd, p)
+		if err == nil {
+			return n, nil
+		}
+		if err != unix.EINTR {
+			return 0, err
+		}
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
-// Write is write(2) on fd.
-func Write(fd int, p []byte) (int, error) {
+// sys makes the system call once: raw, or under the race detector through
+// the syscall package.
+func sys(trap uintptr, fd int, p []byte) (int, error) {
 	if raceEnabled {
+		if trap == unix.SYS_READ {
+			return syscall.Read(fd, p)
+		}
 		return syscall.Write(fd, p)
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
@@ -64,11 +76,13 @@ func bufPtr(p []byte) unsafe.Pointer {
 // socket through its RawConn when it is full. One goroutine writes at a
 // time; a Writer allocates nothing per write.
 type Writer struct {
-	nc  net.Conn
-	rc  syscall.RawConn
-	fn  func(fd uintptr) bool // rc.Write's function, made once
-	out []byte                // what is left to write
-	err error                 // the write's error
+	nc    net.Conn
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // rc.Write's function for Write, made once
+	tryFn func(fd uintptr) bool // and for TryWrite
+	out   []byte                // what is left to write
+	err   error                 // Write's error
+	n     int                   // what TryWrite wrote
 }
 
 // NewWriter returns a Writer for nc, or nil if nc is not a socket.
@@ -82,7 +96,7 @@ func NewWriter(nc net.Conn) *Writer {
 		return nil
 	}
 	w := &Writer{nc: nc, rc: rc}
-	w.fn = w.write
+	w.fn, w.tryFn = w.write, w.try
 	return w
 }
 
@@ -108,7 +122,6 @@ func (w *Writer) write(fd uintptr) bool {
 		switch err {
 		case nil:
 			w.out = w.out[n:]
-		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
 		default:
@@ -117,6 +130,23 @@ func (w *Writer) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// TryWrite makes one write of p and never waits for the socket. It
+// returns how much went out: 0 on an error, which the next Write meets.
+// Write and TryWrite are not called at the same time.
+func (w *Writer) TryWrite(p []byte) int {
+	w.out, w.n = p, 0
+	w.rc.Write(w.tryFn)
+	w.out = nil
+	return w.n
+}
+
+func (w *Writer) try(fd uintptr) bool {
+	if n, err := Write(int(fd), w.out); err == nil {
+		w.n = n
+	}
+	return true // one attempt
 }
 
 // Conn is a socket whose Read and Write are made with Read and Write. One
@@ -165,20 +195,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) read(fd uintptr) bool {
-	for {
-		n, err := Read(int(fd), c.rp)
-		switch err {
-		case nil:
-			c.rn = n
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
+	n, err := Read(int(fd), c.rp)
+	switch err {
+	case nil:
+		c.rn = n
+	case unix.EAGAIN:
+		return false
+	default:
 		c.rerr = err
-		return true
 	}
+	return true
 }
 
 // Write writes p whole (see Writer).
