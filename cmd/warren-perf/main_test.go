@@ -118,6 +118,17 @@ func TestModes(t *testing.T) {
 			})
 		}
 	}
+	t.Run("no consumers", func(t *testing.T) {
+		// -y 0 measures publishing alone: the run lasts until its
+		// producers have sent -C each, and nothing is received.
+		for _, client := range []string{"lean", "amqp091"} {
+			s, _ := perf(t, b.URL, "--id", "noc"+client, "--client", client, "-y", "0", "-c", "5", "-f", "persistent", "-C", "200", "--quiet")
+			if s.Sent != 200 || s.Confirmed != 200 || s.Received != 0 {
+				t.Errorf("%s: sent %d confirmed %d received %d, want 200, 200 and 0", client, s.Sent, s.Confirmed, s.Received)
+			}
+			gone(t, b.URL, []string{"warren-perf-noc" + client + "-0"}, "")
+		}
+	})
 	t.Run("fanout", func(t *testing.T) {
 		s, _ := perf(t, b.URL, "--id", "fan", "-t", "fanout", "--queues", "3", "-y", "3", "-a", "-C", "100", "-D", "100", "--quiet")
 		if s.Sent != 100 || s.Received != 300 {

@@ -220,11 +220,15 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		}
 		close(producersDone)
 	}()
+	// With no consumers (-y 0) the run ends with its producers or its
+	// time, not at once.
 	consumersDone := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(consumersDone)
-	}()
+	if cfg.consumers > 0 {
+		go func() {
+			wg.Wait()
+			close(consumersDone)
+		}()
+	}
 
 	var total struct{ latency, confirm, commit, rpc snapshot }
 	ticker := time.NewTicker(cfg.interval)
