@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,9 @@ type Stats struct {
 	Commits uint64
 	// Failed is the number of batches that failed.
 	Failed uint64
+	// RawCommits is how many of Commits were written and synced with raw
+	// system calls (rawCommit).
+	RawCommits uint64
 	// Ops is the number of changes written by those transactions, after
 	// coalescing.
 	Ops uint64
@@ -72,6 +76,7 @@ var (
 // statCounters hold Stats; the commit loop writes them.
 type statCounters struct {
 	commits, failed, ops atomic.Uint64
+	rawCommits           atomic.Uint64
 	commitTime           atomic.Int64 // nanoseconds
 	bytes                atomic.Int64
 	latency              [len(commitLatencyBounds) + 1]atomic.Uint64 // per bucket, then +Inf
@@ -113,6 +118,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{
 		Commits:    s.stats.commits.Load(),
 		Failed:     s.stats.failed.Load(),
+		RawCommits: s.stats.rawCommits.Load(),
 		Ops:        s.stats.ops.Load(),
 		CommitTime: time.Duration(s.stats.commitTime.Load()),
 		Bytes:      s.stats.bytes.Load(),
@@ -196,6 +202,9 @@ func (s *Store) loop() {
 	var lastFailed uint64
 	var spareWaiters []queue.Waiter
 	failures := 0 // failed commits in a row
+	// lastCommit is how long the last written batch took (rawCommit), or
+	// -1 after a failed one, which counts as slow.
+	var lastCommit time.Duration
 	for {
 		spare := s.spareBatch()
 		s.mu.Lock()
@@ -235,8 +244,12 @@ func (s *Store) loop() {
 		s.logMu.Lock()
 		if err == nil && live > 0 {
 			var n int
-			if n, err = s.wal.append(b.ops); n > 0 {
+			raw := rawCommit(live, lastCommit, s.wal.rawMaxCommit)
+			if n, err = s.wal.append(b.ops, raw); n > 0 {
 				b.lsn = s.wal.lsn
+				if raw && s.wal.lastRaw {
+					s.stats.rawCommits.Add(1)
+				}
 			}
 			if err == nil {
 				s.groupBytes += batchBytes(b.ops)
@@ -273,6 +286,7 @@ func (s *Store) loop() {
 		if err != nil {
 			s.stats.failed.Add(1)
 			failures++
+			lastCommit = -1
 			// One line per failure would flood the log while a disk is
 			// full: log the first, then every 100th.
 			if failures == 1 || failures%100 == 0 {
@@ -280,7 +294,8 @@ func (s *Store) loop() {
 			}
 		} else if live > 0 {
 			failures = 0
-			s.stats.observe(time.Since(start), live)
+			lastCommit = time.Since(start)
+			s.stats.observe(lastCommit, live)
 		}
 		for _, w := range waiters {
 			w.Committed(id, lastFailed)
@@ -308,6 +323,26 @@ func (s *Store) loop() {
 			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
 		}
 	}
+}
+
+// A batch of at most rawMaxOps changes, when the last commit succeeded in
+// less than rawMaxCommit, is written and synced with raw system calls if
+// another P is free (rawio_linux.go): at low load, where a confirm waits
+// for each commit, that keeps the runtime's monitor thread asleep. Under
+// load batches are larger and the log's I/O gives its P up, as the
+// runtime's system calls do, to the readers and writers; and once a
+// commit is slow or fails (a busy or failing disk), the next one goes
+// through the runtime, where a stop-the-world need not wait for it.
+const (
+	rawMaxOps    = 8
+	rawMaxCommit = 2 * time.Millisecond
+)
+
+// rawCommit reports whether the logger writes a batch of live changes
+// with raw system calls, the last commit having taken last (-1: failed)
+// and max being the longest that counts as fast.
+func rawCommit(live int, last, max time.Duration) bool {
+	return live <= rawMaxOps && last >= 0 && last < max && runtime.GOMAXPROCS(0) > 1
 }
 
 // wakeCheckpointer wakes the checkpointer if it waits (or makes its next

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -81,11 +82,23 @@ type wal struct {
 	// syncFault, if set (tests), is called after a record's write in
 	// place of its fdatasync.
 	syncFault func() error
+	// rawOK says append may write and sync a record with raw system calls
+	// (rawio_linux.go): on Linux, not under the race detector; tests set
+	// it to exercise them there too.
+	rawOK bool
+	// rawMaxCommit is rawMaxCommit, but tests may wait longer.
+	rawMaxCommit time.Duration
+	// lastRaw says the last record append wrote used raw system calls.
+	lastRaw bool
 }
+
+// rawMaxRecord is the largest record append writes with a raw system
+// call: a raw call keeps its P, and a stop-the-world waits for it.
+const rawMaxRecord = 64 << 10
 
 // openWAL opens (creating if need be) the log files in dir.
 func openWAL(dir string) (*wal, error) {
-	w := &wal{}
+	w := &wal{rawOK: rawIOSupported && !raceEnabled, rawMaxCommit: rawMaxCommit}
 	created := false
 	for i, name := range walNames {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
@@ -161,11 +174,12 @@ func (w *wal) close() error {
 	return errors.Join(errs...)
 }
 
-// append writes ops as the next record and fdatasyncs it. It returns the
+// append writes ops as the next record and fdatasyncs it, with raw system
+// calls if raw is set, w.rawOK and the record is small. It returns the
 // number of bytes written, 0 if no op needed logging (then nothing is
 // written). On error the record does not count: the next one is written
 // in its place, with the same LSN.
-func (w *wal) append(ops []op) (int, error) {
+func (w *wal) append(ops []op, raw bool) (int, error) {
 	w.buf = append(w.buf[:0], make([]byte, walHeader)...)
 	var n int
 	var err error
@@ -193,14 +207,25 @@ func (w *wal) append(ops []op) (int, error) {
 		}
 	}
 	f := w.files[w.cur]
-	if _, err := f.WriteAt(w.buf, w.off); err != nil {
+	raw = raw && w.rawOK && len(w.buf) <= rawMaxRecord
+	w.lastRaw = raw
+	if raw {
+		err = rawWriteAt(f.Fd(), w.buf, w.off)
+	} else {
+		_, err = f.WriteAt(w.buf, w.off)
+	}
+	if err != nil {
 		return 0, w.wipe(fmt.Errorf("write log %s: %w", f.Name(), err))
 	}
-	sync := func() error { return fdatasync(f) }
-	if w.syncFault != nil {
-		sync = w.syncFault
+	switch {
+	case w.syncFault != nil:
+		err = w.syncFault()
+	case raw:
+		err = rawFdatasync(f.Fd())
+	default:
+		err = fdatasync(f)
 	}
-	if err := sync(); err != nil {
+	if err != nil {
 		return 0, w.wipe(fmt.Errorf("sync log %s: %w", f.Name(), err))
 	}
 	w.off = end
