@@ -247,7 +247,7 @@ func (s *Store) loop() {
 			raw := rawCommit(live, lastCommit, s.wal.rawMaxCommit)
 			if n, err = s.wal.append(b.ops, raw); n > 0 {
 				b.lsn = s.wal.lsn
-				if raw && s.wal.lastRaw {
+				if s.wal.lastRaw {
 					s.stats.rawCommits.Add(1)
 				}
 			}
@@ -327,7 +327,7 @@ func (s *Store) loop() {
 
 // A batch of at most rawMaxOps changes, when the last commit succeeded in
 // less than rawMaxCommit, is written and synced with raw system calls if
-// another P is free (rawio_linux.go): at low load, where a confirm waits
+// another P is free (rawio.go): at low load, where a confirm waits
 // for each commit, that keeps the runtime's monitor thread asleep. Under
 // load batches are larger and the log's I/O gives its P up, as the
 // runtime's system calls do, to the readers and writers; and once a

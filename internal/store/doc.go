@@ -21,7 +21,7 @@
 // A small batch (a confirm at low load waits for it) is written and
 // synced with raw system calls when another P is free and the last commit
 // was fast, which keeps the runtime's monitor thread asleep through the
-// fdatasync (rawio_linux.go, rawCommit).
+// fdatasync (rawio.go, rawCommit).
 //
 // The checkpointer then applies the logged batches to bbolt, many at a
 // time (every 100 ms, or sooner when 8 MiB are waiting or a Wait asks), in

@@ -83,7 +83,7 @@ type wal struct {
 	// place of its fdatasync.
 	syncFault func() error
 	// rawOK says append may write and sync a record with raw system calls
-	// (rawio_linux.go): on Linux, not under the race detector; tests set
+	// (rawio.go): not under the race detector; tests set
 	// it to exercise them there too.
 	rawOK bool
 	// rawMaxCommit is rawMaxCommit, but tests may wait longer.
@@ -98,7 +98,7 @@ const rawMaxRecord = 64 << 10
 
 // openWAL opens (creating if need be) the log files in dir.
 func openWAL(dir string) (*wal, error) {
-	w := &wal{rawOK: rawIOSupported && !raceEnabled, rawMaxCommit: rawMaxCommit}
+	w := &wal{rawOK: !raceEnabled, rawMaxCommit: rawMaxCommit}
 	created := false
 	for i, name := range walNames {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
@@ -210,7 +210,7 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	raw = raw && w.rawOK && len(w.buf) <= rawMaxRecord
 	w.lastRaw = raw
 	if raw {
-		err = rawWriteAt(f.Fd(), w.buf, w.off)
+		err = rawWriteAt(f, w.buf, w.off)
 	} else {
 		_, err = f.WriteAt(w.buf, w.off)
 	}
@@ -220,10 +220,8 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	switch {
 	case w.syncFault != nil:
 		err = w.syncFault()
-	case raw:
-		err = rawFdatasync(f.Fd())
 	default:
-		err = fdatasync(f)
+		err = fdatasync(f, raw)
 	}
 	if err != nil {
 		return 0, w.wipe(fmt.Errorf("sync log %s: %w", f.Name(), err))
@@ -247,16 +245,24 @@ func (w *wal) wipe(err error) error {
 	var zero [walHeader]byte
 	if _, werr := f.WriteAt(zero[:], w.off); werr != nil {
 		w.broken = werr
-	} else if serr := fdatasync(f); serr != nil {
+	} else if serr := fdatasync(f, false); serr != nil {
 		w.broken = serr
 	}
 	return err
 }
 
-// fdatasync flushes f's data, and only the metadata needed to read it.
-func fdatasync(f *os.File) error {
+// fdatasync flushes f's data, and only the metadata needed to read it,
+// through the runtime or, with raw, as a raw system call (rawio.go).
+func fdatasync(f *os.File, raw bool) error {
 	for {
-		err := unix.Fdatasync(int(f.Fd()))
+		var err error
+		if raw {
+			if _, _, e := unix.RawSyscall(unix.SYS_FDATASYNC, f.Fd(), 0, 0); e != 0 {
+				err = e
+			}
+		} else {
+			err = unix.Fdatasync(int(f.Fd()))
+		}
 		if err != unix.EINTR {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // TestRawWriteAndSync: what rawWriteAt writes is in the file where it was
-// put, rawFdatasync syncs it, and both report a bad descriptor.
+// put, the raw fdatasync syncs it, and both report a bad descriptor.
 func TestRawWriteAndSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
 	f, err := os.Create(path)
@@ -21,13 +21,13 @@ func TestRawWriteAndSync(t *testing.T) {
 	}
 	defer f.Close()
 	a, b := bytes.Repeat([]byte("a"), 3000), bytes.Repeat([]byte("b"), 100)
-	if err := rawWriteAt(f.Fd(), a, 0); err != nil {
+	if err := rawWriteAt(f, a, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := rawWriteAt(f.Fd(), b, 1000); err != nil {
+	if err := rawWriteAt(f, b, 1000); err != nil {
 		t.Fatal(err)
 	}
-	if err := rawFdatasync(f.Fd()); err != nil {
+	if err := fdatasync(f, true); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)
@@ -43,10 +43,15 @@ func TestRawWriteAndSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := rawWriteAt(r.Fd(), b, 0); !errors.Is(err, unix.EBADF) {
+	if err := rawWriteAt(r, b, 0); !errors.Is(err, unix.EBADF) {
 		t.Errorf("write to a read-only file: %v, want EBADF", err)
 	}
-	if err := rawFdatasync(^uintptr(0)); !errors.Is(err, unix.EBADF) {
+	closed, err := os.Create(filepath.Join(t.TempDir(), "closed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if err := fdatasync(closed, true); !errors.Is(err, unix.EBADF) {
 		t.Errorf("sync of no file: %v, want EBADF", err)
 	}
 }

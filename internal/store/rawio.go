@@ -2,6 +2,7 @@ package store
 
 import (
 	"io"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,12 +21,11 @@ import (
 // a stop-the-world (the GC's) waits for a raw call to return, so a slow
 // disk is synced through the runtime (see rawCommit).
 
-// rawIOSupported says rawWriteAt and rawFdatasync work on this platform.
-const rawIOSupported = true
-
-// rawWriteAt writes all of b at off in fd with pwrite(2), repeated when a
-// signal interrupts it or the write is short.
-func rawWriteAt(fd uintptr, b []byte, off int64) error {
+// rawWriteAt writes all of b at off in f with pwrite(2) as a raw system
+// call, repeated when a signal interrupts it or the write is short. (The
+// raw fdatasync is fdatasync's, in wal.go.)
+func rawWriteAt(f *os.File, b []byte, off int64) error {
+	fd := f.Fd()
 	for len(b) > 0 {
 		n, _, e := unix.RawSyscall6(unix.SYS_PWRITE64, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(off), 0, 0)
 		switch {
@@ -40,17 +40,4 @@ func rawWriteAt(fd uintptr, b []byte, off int64) error {
 		off += int64(n)
 	}
 	return nil
-}
-
-// rawFdatasync is fdatasync(2) on fd, repeated when a signal interrupts it.
-func rawFdatasync(fd uintptr) error {
-	for {
-		_, _, e := unix.RawSyscall(unix.SYS_FDATASYNC, fd, 0, 0)
-		if e == 0 {
-			return nil
-		}
-		if e != unix.EINTR {
-			return e
-		}
-	}
 }
