@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/warrenmq/warren/queue"
 )
 
 // syncAll waits until everything logged so far is on disk, in the log.
@@ -24,6 +26,23 @@ func syncAll(t testing.TB, s *Store) uint64 {
 		t.Fatalf("batch %d failed", c.lastFailed)
 	}
 	return b
+}
+
+// putSynced puts a message and waits until the batch holding it is on
+// disk. With checkpoints paused and the logger past maxUnapplied after
+// that batch, it then waits for a checkpoint, and syncAll, which waits on
+// a later batch, would never return: the hold makes the wait join the
+// message's own batch.
+func putSynced(t testing.TB, s *Store, qid, seq uint64, m *queue.Message) {
+	t.Helper()
+	s.Hold()
+	s.Put(qid, seq, m, 0, false)
+	r := newRecorder()
+	b := s.WatchSynced(r)
+	s.Release()
+	if c := <-r.ch; c.batch != b || c.lastFailed != 0 {
+		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, b)
+	}
 }
 
 // crashCopy copies s's files, as a crash would leave them once everything
@@ -294,17 +313,8 @@ func TestLargeRecord(t *testing.T) {
 		return nil
 	})
 	s.pauseCheckpoints.Store(true)
-	// big2 alone is over maxUnapplied, so with checkpoints paused the
-	// logger waits for a checkpoint once it has written big2, and a later
-	// batch is never synced: wait on big2's own batch, not on the next.
-	s.Hold()
-	s.Put(q.ID, 2, msg("big2", maxKeptArena+walMinSize), 0, false)
-	r := newRecorder()
-	b := s.WatchSynced(r)
-	s.Release()
-	if c := <-r.ch; c.batch != b || c.lastFailed != 0 {
-		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, b)
-	}
+	// big2 alone is over maxUnapplied: see putSynced.
+	putSynced(t, s, q.ID, 2, msg("big2", maxKeptArena+walMinSize))
 	c := openTest(t, copyFiles(t, s), Options{})
 	c.pauseCheckpoints.Store(true)
 	if _, err := c.Recover(); err != nil {
@@ -442,8 +452,7 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 	per := batchBytes([]op{{kind: opPut, msg: m}})
 	n := uint64(maxUnapplied/per + 1)
 	for seq := uint64(1); seq <= n; seq++ { // a batch each, the last over the bound
-		s.Put(q.ID, seq, m, 0, false)
-		syncAll(t, s)
+		putSynced(t, s, q.ID, seq, m)
 	}
 	s.Put(q.ID, n+1, m, 0, false)
 	r := newRecorder()
