@@ -327,7 +327,7 @@ func (s *Store) loop() {
 
 // A batch of at most rawMaxOps changes, when the last commit succeeded in
 // less than rawMaxCommit, is written and synced with raw system calls if
-// another P is free (rawio.go): at low load, where a confirm waits
+// the broker runs on more than one P (rawio.go): at low load, where a confirm waits
 // for each commit, that keeps the runtime's monitor thread asleep. Under
 // load batches are larger and the log's I/O gives its P up, as the
 // runtime's system calls do, to the readers and writers; and once a

@@ -19,9 +19,13 @@
 // waiters: a publisher confirm or a tx.commit-ok needs nothing more. A
 // batch whose write fails is dropped whole and logged at Error level.
 // A small batch (a confirm at low load waits for it) is written and
-// synced with raw system calls when another P is free and the last commit
-// was fast, which keeps the runtime's monitor thread asleep through the
-// fdatasync (rawio.go, rawCommit).
+// synced with raw system calls when the broker runs on more than one P
+// and the last commit was fast, which keeps the runtime's monitor thread
+// asleep through the fdatasync (rawio.go, rawCommit). A raw call keeps
+// its P, and a stop-the-world (a GC starting, a GOMAXPROCS change) waits
+// for it: the first fdatasync to stall after fast ones pauses the whole
+// broker for as long as it lasts; the next commit, seeing it slow, goes
+// through the runtime.
 //
 // The checkpointer then applies the logged batches to bbolt, many at a
 // time (every 100 ms, or sooner when 8 MiB are waiting or a Wait asks), in

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64 || riscv64 || ppc64 || ppc64le || s390x || loong64 || mips64 || mips64le)
+
 package store
 
 import (
@@ -20,6 +22,11 @@ import (
 // other goroutines (GOMAXPROCS > 1), and only while its commits are fast:
 // a stop-the-world (the GC's) waits for a raw call to return, so a slow
 // disk is synced through the runtime (see rawCommit).
+
+// rawIO says rawWriteAt is a raw system call here: on these 64-bit Linux
+// ports pwrite64 takes its offset in one register (rawio_other.go has
+// the rest).
+const rawIO = true
 
 // rawWriteAt writes all of b at off in f with pwrite(2) as a raw system
 // call, repeated when a signal interrupts it or the write is short. (The

@@ -103,11 +103,9 @@ func TestSmallCommitsRaw(t *testing.T) {
 	s.logMu.Lock()
 	s.wal.syncFault = func() error { return errInjected }
 	s.logMu.Unlock()
-	r := newRecorder()
 	seq++
-	lost := seq
-	s.Put(q.ID, lost, msg("lost", 10), 0, false) // its batch fails: not logged
-	if b := s.WatchSynced(r); (<-r.ch).lastFailed != b {
+	lost := seq // its batch fails: not logged
+	if b, c := putWatched(t, s, q.ID, lost, msg("lost", 10)); c.lastFailed != b {
 		t.Fatal("the injected fault did not fail the batch")
 	}
 	s.logMu.Lock()

@@ -98,7 +98,7 @@ const rawMaxRecord = 64 << 10
 
 // openWAL opens (creating if need be) the log files in dir.
 func openWAL(dir string) (*wal, error) {
-	w := &wal{rawOK: !raceEnabled, rawMaxCommit: rawMaxCommit}
+	w := &wal{rawOK: rawIO && !raceEnabled, rawMaxCommit: rawMaxCommit}
 	created := false
 	for i, name := range walNames {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)

@@ -28,19 +28,27 @@ func syncAll(t testing.TB, s *Store) uint64 {
 	return b
 }
 
-// putSynced puts a message and waits until the batch holding it is on
-// disk. With checkpoints paused and the logger past maxUnapplied after
-// that batch, it then waits for a checkpoint, and syncAll, which waits on
-// a later batch, would never return: the hold makes the wait join the
-// message's own batch.
-func putSynced(t testing.TB, s *Store, qid, seq uint64, m *queue.Message) {
+// putWatched puts a message, waits until the batch holding it is done,
+// and returns that batch and the report. The hold makes the wait join the
+// message's own batch: without it the lazy timer may take that batch
+// first, and the wait would join the next one.
+func putWatched(t testing.TB, s *Store, qid, seq uint64, m *queue.Message) (uint64, call) {
 	t.Helper()
 	s.Hold()
 	s.Put(qid, seq, m, 0, false)
 	r := newRecorder()
 	b := s.WatchSynced(r)
 	s.Release()
-	if c := <-r.ch; c.batch != b || c.lastFailed != 0 {
+	return b, <-r.ch
+}
+
+// putSynced is putWatched for a batch that must be synced. Unlike syncAll
+// it works with checkpoints paused and the logger past maxUnapplied after
+// that batch: the logger then waits for a checkpoint, and a wait on a
+// later batch would never end.
+func putSynced(t testing.TB, s *Store, qid, seq uint64, m *queue.Message) {
+	t.Helper()
+	if b, c := putWatched(t, s, qid, seq, m); c.batch != b || c.lastFailed != 0 {
 		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, b)
 	}
 }
@@ -391,10 +399,7 @@ func TestFailedSyncWiped(t *testing.T) {
 	s.logMu.Lock()
 	s.wal.syncFault = func() error { return errInjected }
 	s.logMu.Unlock()
-	r := newRecorder()
-	s.Put(q.ID, 1, msg("a", 10), 0, false)
-	b := s.WatchSynced(r)
-	if c := <-r.ch; c.lastFailed != b {
+	if b, c := putWatched(t, s, q.ID, 1, msg("a", 10)); c.lastFailed != b {
 		t.Fatalf("Committed(%d, %d), want batch %d failed", c.batch, c.lastFailed, b)
 	}
 	s.logMu.Lock()
