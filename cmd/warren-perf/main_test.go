@@ -129,6 +129,55 @@ func TestModes(t *testing.T) {
 			gone(t, b.URL, []string{"warren-perf-noc" + client + "-0"}, "")
 		}
 	})
+	t.Run("no producers", func(t *testing.T) {
+		// -x 0 measures consuming alone, from a queue others publish
+		// to: the run lasts its -z (with -D it already ended on the
+		// count), and its consumer gets what was published meanwhile.
+		const n = 50
+		queue := "warren-perf-nop"
+		published := make(chan struct{})
+		go func() {
+			defer close(published)
+			conn, err := amqp.Dial(b.URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// Publish once the run's consumer is there.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err == nil && q.Consumers > 0 {
+					break
+				} else if err != nil {
+					if ch, err = conn.Channel(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Error("the consumer did not appear")
+					return
+				}
+			}
+			for range n {
+				if err := ch.Publish("", queue, false, false, amqp.Publishing{Body: []byte("m")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		s, _ := perf(t, b.URL, "--id", "nop", "-u", queue, "-x", "0", "-z", "3", "--quiet")
+		<-published
+		if s.Sent != 0 || s.Received != n {
+			t.Errorf("sent %d received %d, want 0 and %d", s.Sent, s.Received, n)
+		}
+		gone(t, b.URL, []string{queue}, "")
+	})
 	t.Run("fanout", func(t *testing.T) {
 		s, _ := perf(t, b.URL, "--id", "fan", "-t", "fanout", "--queues", "3", "-y", "3", "-a", "-C", "100", "-D", "100", "--quiet")
 		if s.Sent != 100 || s.Received != 300 {

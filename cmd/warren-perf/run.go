@@ -211,15 +211,18 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 		}()
 	}
 	// Consumers with a message count stop on their own; without one, they
-	// stop with the producers (or the clock).
+	// stop with the producers (or the clock). With no producers (-x 0)
+	// the run ends with its consumers' -D or its time, not at once.
 	producersDone := make(chan struct{})
-	go func() {
-		producers.Wait()
-		if cfg.cmessages == 0 && cfg.duration == 0 {
-			cancelAll()
-		}
-		close(producersDone)
-	}()
+	if cfg.producers > 0 {
+		go func() {
+			producers.Wait()
+			if cfg.cmessages == 0 && cfg.duration == 0 {
+				cancelAll()
+			}
+			close(producersDone)
+		}()
+	}
 	// With no consumers (-y 0) the run ends with its producers or its
 	// time, not at once.
 	consumersDone := make(chan struct{})
