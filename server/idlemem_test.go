@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenmq/warren/internal/raceflag"
 	"github.com/warrenmq/warren/internal/wire"
 )
 
@@ -45,7 +46,7 @@ func TestIdleConnectionStacks(t *testing.T) {
 	// The reader kept the 8 KiB stack the handshake grew, and the writer
 	// 4 KiB more: 12 KiB in all. Under -race, stack guards are larger and
 	// the reader needs 8 KiB anyway.
-	if perConn >= 8<<10 && !raceEnabled {
+	if perConn >= 8<<10 && !raceflag.Enabled {
 		t.Errorf("an idle connection holds %d bytes of goroutine stack, want under 8 KiB", perConn)
 	}
 	for _, c := range clients {

@@ -27,6 +27,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warrenmq/warren/internal/raceflag"
 )
 
 // Read is read(2) on fd, repeated when a signal interrupts it.
@@ -52,7 +54,7 @@ func rw(trap uintptr, fd int, p []byte) (int, error) {
 // sys makes the system call once: raw, or under the race detector through
 // the syscall package.
 func sys(trap uintptr, fd int, p []byte) (int, error) {
-	if raceEnabled {
+	if raceflag.Enabled {
 		if trap == unix.SYS_READ {
 			return syscall.Read(fd, p)
 		}

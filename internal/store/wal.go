@@ -14,6 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+
+	"github.com/warrenmq/warren/internal/raceflag"
 )
 
 // The write-ahead log. A batch is durable once its record is in the log
@@ -98,7 +100,7 @@ const rawMaxRecord = 64 << 10
 
 // openWAL opens (creating if need be) the log files in dir.
 func openWAL(dir string) (*wal, error) {
-	w := &wal{rawOK: rawIO && !raceEnabled, rawMaxCommit: rawMaxCommit}
+	w := &wal{rawOK: rawIO && !raceflag.Enabled, rawMaxCommit: rawMaxCommit}
 	created := false
 	for i, name := range walNames {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
@@ -217,10 +219,9 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	if err != nil {
 		return 0, w.wipe(fmt.Errorf("write log %s: %w", f.Name(), err))
 	}
-	switch {
-	case w.syncFault != nil:
+	if w.syncFault != nil {
 		err = w.syncFault()
-	default:
+	} else {
 		err = fdatasync(f, raw)
 	}
 	if err != nil {
