@@ -225,6 +225,7 @@ var (
 	ckptFailsDesc   = desc("warren_store_checkpoint_failures_total", "Checkpoints that failed and were retried; their changes stayed in the log", nil)
 	ckptChangesDesc = desc("warren_store_checkpoint_changes_total", "Changes applied by checkpoints, after coalescing across batches", nil)
 	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
+	compactionsDesc = desc("warren_store_compactions_total", "Times the store's file was copied into a smaller one, giving back the space of drained messages", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards
 	// plot (read from /proc and statfs at scrape time).
@@ -278,7 +279,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
-		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc,
+		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc,
 		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc,
 	} {
 		ch <- d
@@ -381,6 +382,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(ckptFailsDesc, prometheus.CounterValue, float64(st.CheckpointsFailed))
 	ch <- prometheus.MustNewConstMetric(ckptChangesDesc, prometheus.CounterValue, float64(st.CheckpointOps))
 	ch <- prometheus.MustNewConstMetric(ckptSecondsDesc, prometheus.CounterValue, st.CheckpointTime.Seconds())
+	ch <- prometheus.MustNewConstMetric(compactionsDesc, prometheus.CounterValue, float64(st.Compactions))
 	ch <- constHistogram(commitLatencyDesc, st.CommitLatency)
 	ch <- constHistogram(batchSizeDesc, st.BatchSize)
 }

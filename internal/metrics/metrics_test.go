@@ -293,6 +293,9 @@ func TestStore(t *testing.T) {
 	if m["warren_store_checkpoint_seconds_total"] <= 0 || m["warren_store_checkpoint_failures_total"] != 0 {
 		t.Errorf("checkpoint seconds %v, failures %v", m["warren_store_checkpoint_seconds_total"], m["warren_store_checkpoint_failures_total"])
 	}
+	if v, ok := m["warren_store_compactions_total"]; !ok || v != 0 {
+		t.Errorf("warren_store_compactions_total = %v (served: %v), want 0 on a small store", v, ok)
+	}
 	if m["warren_store_size_bytes"] <= 0 {
 		t.Errorf("warren_store_size_bytes = %v", m["warren_store_size_bytes"])
 	}

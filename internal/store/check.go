@@ -47,6 +47,8 @@ func (p *problems) err() error {
 func (s *Store) Check() error {
 	// A writable transaction, so that commits cannot run during bbolt's
 	// check; it is rolled back.
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return fmt.Errorf("store check: %w", err)

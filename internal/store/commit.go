@@ -44,6 +44,9 @@ type Stats struct {
 	// CheckpointsFailed the number that failed (and were retried).
 	Checkpoints, CheckpointOps, CheckpointsFailed uint64
 	CheckpointTime                                time.Duration
+	// Compactions is the number of times the file was copied into a
+	// smaller one (compact.go).
+	Compactions uint64
 }
 
 // Histogram is a snapshot of a distribution, shaped like a Prometheus
@@ -84,6 +87,7 @@ type statCounters struct {
 
 	ckpts, ckptOps, ckptFailed atomic.Uint64
 	ckptTime                   atomic.Int64 // nanoseconds
+	compactions                atomic.Uint64
 
 	// recent[n%recentCommits] is the time of the n-th commit (from 0),
 	// in ns: a ring of the last recentCommits.
@@ -127,6 +131,7 @@ func (s *Store) Stats() Stats {
 		CheckpointOps:     s.stats.ckptOps.Load(),
 		CheckpointsFailed: s.stats.ckptFailed.Load(),
 		CheckpointTime:    time.Duration(s.stats.ckptTime.Load()),
+		Compactions:       s.stats.compactions.Load(),
 	}
 	st.CommitLatency = Histogram{Bounds: commitLatencyBounds[:], Counts: make([]uint64, len(s.stats.latency)), Sum: st.CommitTime.Seconds()}
 	for i := range s.stats.latency {
@@ -409,7 +414,10 @@ func (s *Store) checkpointLoop() {
 		// The last one, when closing, is tried once: the next Open
 		// replays the log.
 		for {
-			err := s.checkpoint(group, done)
+			err := s.syncCompaction()
+			if err == nil {
+				err = s.checkpoint(group, done)
+			}
 			if err == nil {
 				failures = 0
 				break
@@ -444,6 +452,12 @@ func (s *Store) checkpointLoop() {
 		clear(group)
 		if done {
 			return
+		}
+		if failures == 0 && time.Now().After(s.compactAfter) && s.compactDue() {
+			if err := s.compact(); err != nil {
+				s.compactAfter = time.Now().Add(compactRetry)
+				s.log.Error("store compaction failed", "err", err)
+			}
 		}
 	}
 }

@@ -38,6 +38,11 @@
 // records bbolt lacks before anything else reads the file, so a crash loses
 // nothing that was synced.
 //
+// bbolt never shrinks its file, and keeps each free page of it in memory.
+// After a checkpoint that leaves most of the file free and little in use
+// (a drained backlog), the checkpointer copies the data into a new file
+// and renames it over the old one (compact.go).
+//
 // Within the pending batch, a Delete of an entry whose Put is still
 // pending cancels the Put (and any pending Delivered), so a message
 // published and settled before its batch is written is not even logged.

@@ -21,7 +21,7 @@ func (s *Store) Load(id, after, hi uint64, maxBytes int64, buf []queue.Entry) ([
 		return buf, nil
 	}
 	n0 := len(buf)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		msgs := tx.Bucket(bucketMessages)
 		if msgs == nil {
 			return nil
@@ -40,6 +40,23 @@ func (s *Store) Load(id, after, hi uint64, maxBytes int64, buf []queue.Entry) ([
 		return buf[:n0], err
 	}
 	return buf, nil
+}
+
+// view runs fn in a read-only transaction of the store's file, holding
+// dbMu shared.
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+// update runs fn in a writable transaction of the store's file, holding
+// dbMu shared (the checkpointer, which writes without it, is serialized
+// with fn by bbolt).
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Update(fn)
 }
 
 // unmapEvery is how many entries are read between unmapping the file.

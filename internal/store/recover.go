@@ -33,7 +33,7 @@ type Recovered struct {
 // takes about the same time however many messages the store holds.
 func (s *Store) Recover() (*Recovered, error) {
 	var rec *Recovered
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		var err error
 		rec, err = s.recover(tx)
 		return err

@@ -59,7 +59,12 @@ type Options struct {
 // and queue entries. It implements queue.Store. Its methods are safe for
 // concurrent use.
 type Store struct {
+	// db is the bbolt file. The checkpointer, its only writer, replaces
+	// it after a compaction (compact.go) holding dbMu, and reads it
+	// without; everyone else holds dbMu shared while using it (view,
+	// update).
 	db    *bbolt.DB
+	dbMu  sync.RWMutex // guards db as above; a leaf
 	dir   string
 	log   *slog.Logger
 	fault func() error
@@ -147,6 +152,13 @@ type Store struct {
 	cache        map[uint64]*queueBuckets // bucket handles of the transaction being written
 	coalescePuts map[entryKey]coalescePut // coalesce's scratch
 	coalesceGens map[uint64]uint64        // coalesce's scratch
+	// dirUnsynced says a compaction renamed its file but could not sync
+	// the directory: the next checkpoint must not be written until it is
+	// (compact.go).
+	dirUnsynced bool
+	// compactAfter is when a compaction may be tried again after one
+	// failed.
+	compactAfter time.Time
 }
 
 // lockedError is Open's error when the file lock is held elsewhere.
@@ -167,10 +179,15 @@ func (e *lockedError) Unwrap() error { return bbolt.ErrTimeout }
 
 // openDB opens dir's bbolt file with Warren's options.
 func openDB(dir string, timeout time.Duration, readOnly bool) (*bbolt.DB, error) {
+	return openFile(dir, filepath.Join(dir, FileName), timeout, readOnly)
+}
+
+// openFile opens the bbolt file at path, in the data dir dir, with
+// Warren's options.
+func openFile(dir, path string, timeout time.Duration, readOnly bool) (*bbolt.DB, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	path := filepath.Join(dir, FileName)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      timeout,
 		FreelistType: bbolt.FreelistMapType,
@@ -202,6 +219,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := openDB(dir, opts.LockTimeout, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := removeStrayCompaction(dir); err != nil {
+		db.Close()
 		return nil, err
 	}
 	var lastID uint64

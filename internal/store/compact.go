@@ -1,0 +1,137 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Compaction. bbolt never shrinks its file: the pages of a drained backlog
+// stay in it, free, and its free page list keeps every one of them in a
+// map in memory (about 10 MB per GB of file). When most of the file is
+// free and what is left is small, the checkpointer copies the live data
+// into a new file and puts it in the old one's place, which gives both the
+// disk space and that memory back.
+//
+// The new file, FileName+compactSuffix, is opened (and so locked) by this
+// process and filled in one synced transaction while dbMu is held
+// exclusively, so nothing reads or writes the old one meanwhile. It is
+// then renamed over FileName and the directory synced: the name always
+// refers to a whole, locked file holding the same state (the checkpoint's
+// LSN included, so the log applies to either). A crash before the rename
+// leaves the old file and a stray new one, which Open removes.
+
+// compactSuffix names the file a compaction writes before its rename.
+const compactSuffix = ".compact"
+
+// The checkpointer compacts after a checkpoint when at least compactMinFree
+// bytes of the file are free, at least compactFreeRatio times what is in
+// use, and what is in use is at most compactMaxLive (copying it holds up
+// Load and the next checkpoint). Tests lower them.
+var (
+	compactMinFree   int64 = 256 << 20
+	compactMaxLive   int64 = 64 << 20
+	compactFreeRatio int64 = 4
+	// compactRetry is how long the checkpointer waits after a failed
+	// compaction before it tries again.
+	compactRetry = 10 * time.Minute
+)
+
+// compactDue reports whether the file is worth compacting: db's free page
+// counts are those of the last checkpoint's transaction. The checkpointer
+// calls it.
+func (s *Store) compactDue() bool {
+	st := s.db.Stats()
+	free := int64(st.FreeAlloc)
+	live := s.stats.bytes.Load() - free
+	return free >= compactMinFree && free >= compactFreeRatio*live && live <= compactMaxLive
+}
+
+// compact copies the store's data into a new file and swaps it in for the
+// old one (see above). On error the old file stays in use, unless the
+// rename succeeded: then the new one is used, and a failed directory sync
+// leaves dirUnsynced set for the checkpointer to retry before its next
+// checkpoint. The checkpointer calls it.
+func (s *Store) compact() error {
+	path := filepath.Join(s.dir, FileName)
+	tmp := path + compactSuffix
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("compact store: %w", err)
+	}
+	dst, err := openFile(s.dir, tmp, DefaultLockTimeout, false)
+	if err != nil {
+		return fmt.Errorf("compact store: %w", err)
+	}
+	start := time.Now()
+	before := s.stats.bytes.Load()
+
+	s.dbMu.Lock()
+	var size int64
+	err = bbolt.Compact(dst, s.db, 0)
+	if err == nil {
+		err = dst.View(func(tx *bbolt.Tx) error {
+			size = tx.Size()
+			return nil
+		})
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		s.dbMu.Unlock()
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact store: %w", err)
+	}
+	old := s.db
+	s.db = dst
+	s.dbMu.Unlock()
+
+	s.stats.bytes.Store(size)
+	s.stats.compactions.Add(1)
+	var errs []error
+	if err := syncDir(s.dir); err != nil {
+		s.dirUnsynced = true
+		errs = append(errs, fmt.Errorf("compact store: %w", err))
+	}
+	if err := old.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("compact store: close the old file: %w", err))
+	}
+	// The old file's free page list, up to hundreds of MB after a large
+	// drain, is garbage now: collect it and give it back to the system at
+	// once rather than whenever the runtime would.
+	debug.FreeOSMemory()
+	s.log.Info("store: compacted", "bytes_before", before, "bytes_after", size, "took", time.Since(start))
+	return errors.Join(errs...)
+}
+
+// removeStrayCompaction removes a compaction's file left by a crash before
+// its rename. Open calls it holding the store's lock.
+func removeStrayCompaction(dir string) error {
+	err := os.Remove(filepath.Join(dir, FileName+compactSuffix))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open store: remove an unfinished compaction: %w", err)
+	}
+	return nil
+}
+
+// syncCompaction syncs the data directory if a compaction's rename is not
+// known to be on disk yet. The checkpointer calls it before each
+// checkpoint: once a checkpoint is in the new file, the log records it
+// holds are written over, so the old file must not come back.
+func (s *Store) syncCompaction() error {
+	if !s.dirUnsynced {
+		return nil
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("compacted store: %w", err)
+	}
+	s.dirUnsynced = false
+	return nil
+}

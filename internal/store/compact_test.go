@@ -1,0 +1,228 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
+)
+
+// lowCompactionThresholds makes a file of a few MiB worth compacting for
+// the length of the test.
+func lowCompactionThresholds(t *testing.T) {
+	minFree, maxLive := compactMinFree, compactMaxLive
+	compactMinFree, compactMaxLive = 2<<20, 1<<20
+	t.Cleanup(func() { compactMinFree, compactMaxLive = minFree, maxLive })
+}
+
+// waitCompactions polls until s has compacted n times.
+func waitCompactions(t *testing.T, s *Store, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
+	for s.Stats().Compactions < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d compactions, want %d", s.Stats().Compactions, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fillAndDrain logs n 4 KiB messages into queue id, waits until they are
+// in bbolt, then deletes all but the last keep of them and waits again. It
+// returns the file's size when full.
+func fillAndDrain(t *testing.T, s *Store, id uint64, n, keep int) int64 {
+	t.Helper()
+	for seq := 1; seq <= n; seq++ {
+		s.Put(id, uint64(seq), msg("m", 4096), 0, false)
+	}
+	flush(t, s)
+	full := fileSize(t, s.dir)
+	for seq := 1; seq <= n-keep; seq++ {
+		s.Delete(id, uint64(seq))
+	}
+	flush(t, s)
+	return full
+}
+
+// fileSize is the size of the store's file in dir.
+func fileSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestCompaction drains most of a queue: the checkpointer then copies the
+// store into a smaller file, and everything it held, and everything logged
+// afterwards, is there after a clean restart and after a crash; the new
+// file is locked against a second broker.
+func TestCompaction(t *testing.T) {
+	lowCompactionThresholds(t)
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	s.PutExchange(ExchangeRecord{Name: "x", Type: "direct"})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID(), Args: wire.Table{"x-max-length": int32(10000)}}
+	s.PutQueue(q)
+	bindings := []BindingRecord{
+		{Source: "x", Destination: "q", RoutingKey: "a"},
+		{Source: "x", Destination: "q", RoutingKey: "a", Args: wire.Table{"k": "v"}},
+	}
+	for _, b := range bindings {
+		s.PutBinding(b)
+	}
+	full := fillAndDrain(t, s, q.ID, 6000, 10)
+	waitCompactions(t, s, 1)
+
+	// 24 MB of messages were written and drained; 40 KB are left. (bbolt
+	// grows a file 16 MiB at a time.)
+	if b := s.Stats().Bytes; b > 1<<20 {
+		t.Errorf("store is %d bytes after compaction", b)
+	}
+	if size := fileSize(t, dir); size >= full {
+		t.Errorf("file is %d bytes after compaction, %d before", size, full)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName+compactSuffix)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("compaction's file still there: %v", err)
+	}
+	es := load(t, s, q.ID)
+	sameSeqs(t, es, 5991, 5992, 5993, 5994, 5995, 5996, 5997, 5998, 5999, 6000)
+	if want := msg("m", 4096).Body; !bytes.Equal(es[0].Msg.Body, want) {
+		t.Errorf("body of 5991 is %d bytes, not the one stored", len(es[0].Msg.Body))
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second broker still finds the store locked.
+	if _, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open after a compaction: %v, want ErrLocked", err)
+	}
+
+	// Changes after the compaction go to the new file: one checkpointed,
+	// one only in the log when the files are copied as a crash leaves them.
+	s.Put(q.ID, 6001, msg("after", 100), 0, false)
+	flush(t, s)
+	s.pauseCheckpoints.Store(true)
+	putSynced(t, s, q.ID, 6002, msg("logged", 100))
+	crashed := copyFiles(t, s)
+	s.pauseCheckpoints.Store(false)
+
+	want := []uint64{5991, 5992, 5993, 5994, 5995, 5996, 5997, 5998, 5999, 6000, 6001, 6002}
+	for _, d := range []string{crashed, dir} {
+		if d == dir {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s2 := openTest(t, d, Options{})
+		rec, err := s2.Recover()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Exchanges) != 1 || len(rec.Queues) != 1 || rec.Queues[0].Name != "q" || len(rec.Bindings) != 2 {
+			t.Fatalf("%s: recovered %d exchanges, queues %+v, %d bindings", d, len(rec.Exchanges), rec.Queues, len(rec.Bindings))
+		}
+		if rec.Queues[0].Args["x-max-length"] != int32(10000) {
+			t.Errorf("%s: queue args %v", d, rec.Queues[0].Args)
+		}
+		sameSeqs(t, load(t, s2, q.ID), want...)
+		// A binding that differs from an old one only in its args still
+		// gets a key of its own: the bucket's sequence was copied.
+		s2.PutBinding(BindingRecord{Source: "x", Destination: "q", RoutingKey: "a", Args: wire.Table{"k": "w"}})
+		flush(t, s2)
+		if err := s2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s3 := openTest(t, d, Options{})
+		if rec, err := s3.Recover(); err != nil || len(rec.Bindings) != 3 {
+			t.Fatalf("%s: after one more binding: %v bindings, %v", d, rec, err)
+		}
+	}
+}
+
+// logBuffer is a slog handler's output that tests read while the store
+// writes it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer // guarded by mu
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestCompactionFails leaves the store working in its file when the
+// compaction cannot be written.
+func TestCompactionFails(t *testing.T) {
+	lowCompactionThresholds(t)
+	dir := t.TempDir()
+	var logged logBuffer
+	s := openTest(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	// A directory where the compaction's file would go, which it cannot
+	// remove.
+	if err := os.MkdirAll(filepath.Join(dir, FileName+compactSuffix, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	fillAndDrain(t, s, q.ID, 2000, 1)
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
+	for !strings.Contains(logged.String(), "store compaction failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed compaction logged; log:\n%s", logged.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Put(q.ID, 2001, msg("after", 100), 0, false)
+	flush(t, s)
+	if c := s.Stats().Compactions; c != 0 {
+		t.Fatalf("%d compactions", c)
+	}
+	sameSeqs(t, load(t, s, q.ID), 2000, 2001)
+	if s.Stats().Bytes < 8<<20 {
+		t.Errorf("store is %d bytes: it should still be the file the drain left", s.Stats().Bytes)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, FileName+compactSuffix)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStrayCompactionRemoved: a compaction's file left by a crash before
+// its rename is removed by the next Open, which uses the old file.
+func TestStrayCompactionRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	s.Put(q.ID, 1, msg("a", 10), 0, false)
+	flush(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(dir, FileName+compactSuffix)
+	if err := os.WriteFile(stray, []byte("half a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stray compaction file after Open: %v", err)
+	}
+	recoverOne(t, s, q, 1)
+}
