@@ -67,6 +67,11 @@ func CheckDir(dir string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no store in %q: %w", dir, err)
 	}
+	dirLock, err := lockDir(dir, 0, false)
+	if err != nil {
+		return err
+	}
+	defer dirLock.Close()
 	db, err := openDB(dir, 0, true)
 	if err != nil {
 		return err

@@ -454,9 +454,13 @@ func (s *Store) checkpointLoop() {
 			return
 		}
 		if failures == 0 && time.Now().After(s.compactAfter) && s.compactDue() {
-			if err := s.compact(); err != nil {
+			swapped, err := s.compact()
+			switch {
+			case err != nil && swapped:
+				s.log.Error("store compacted, with an error once the new file had taken over", "err", err)
+			case err != nil:
 				s.compactAfter = time.Now().Add(compactRetry)
-				s.log.Error("store compaction failed", "err", err)
+				s.log.Error("store compaction failed; the store carries on in its file", "err", err)
 			}
 		}
 	}

@@ -19,13 +19,17 @@ import (
 // into a new file and puts it in the old one's place, which gives both the
 // disk space and that memory back.
 //
-// The new file, FileName+compactSuffix, is opened (and so locked) by this
-// process and filled in one synced transaction while dbMu is held
-// exclusively, so nothing reads or writes the old one meanwhile. It is
-// then renamed over FileName and the directory synced: the name always
-// refers to a whole, locked file holding the same state (the checkpoint's
-// LSN included, so the log applies to either). A crash before the rename
-// leaves the old file and a stray new one, which Open removes.
+// The new file, FileName+compactSuffix, is filled in one synced
+// transaction while dbMu is held exclusively, so nothing reads or writes
+// the old one meanwhile (bbolt.Compact also leaves the new file's values
+// pointing into the old file's mapping until it commits, so no other
+// transaction may remap it). It is then renamed over FileName and the
+// directory synced: the name always refers to a whole file holding the
+// same state (the checkpoint's LSN included, so the log applies to
+// either). A crash before the rename leaves the old file and a stray new
+// one, which Open removes. Another process is kept out by the data dir's
+// lock (lockdir.go), not by bbolt's lock on the file, which a waiting
+// process would get once the old file is closed.
 
 // compactSuffix names the file a compaction writes before its rename.
 const compactSuffix = ".compact"
@@ -54,19 +58,20 @@ func (s *Store) compactDue() bool {
 }
 
 // compact copies the store's data into a new file and swaps it in for the
-// old one (see above). On error the old file stays in use, unless the
-// rename succeeded: then the new one is used, and a failed directory sync
-// leaves dirUnsynced set for the checkpointer to retry before its next
+// old one (see above), reporting whether it did. An error with swapped
+// false leaves the old file in use. With swapped true the new file is in
+// use, and an error is about what follows: a failed directory sync leaves
+// dirUnsynced set for the checkpointer to retry before its next
 // checkpoint. The checkpointer calls it.
-func (s *Store) compact() error {
+func (s *Store) compact() (swapped bool, err error) {
 	path := filepath.Join(s.dir, FileName)
 	tmp := path + compactSuffix
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("compact store: %w", err)
+		return false, fmt.Errorf("compact store: %w", err)
 	}
 	dst, err := openFile(s.dir, tmp, DefaultLockTimeout, false)
 	if err != nil {
-		return fmt.Errorf("compact store: %w", err)
+		return false, fmt.Errorf("compact store: %w", err)
 	}
 	start := time.Now()
 	before := s.stats.bytes.Load()
@@ -87,7 +92,7 @@ func (s *Store) compact() error {
 		s.dbMu.Unlock()
 		dst.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("compact store: %w", err)
+		return false, fmt.Errorf("compact store: %w", err)
 	}
 	old := s.db
 	s.db = dst
@@ -96,7 +101,7 @@ func (s *Store) compact() error {
 	s.stats.bytes.Store(size)
 	s.stats.compactions.Add(1)
 	var errs []error
-	if err := syncDir(s.dir); err != nil {
+	if err := s.syncDir(); err != nil {
 		s.dirUnsynced = true
 		errs = append(errs, fmt.Errorf("compact store: %w", err))
 	}
@@ -108,7 +113,17 @@ func (s *Store) compact() error {
 	// once rather than whenever the runtime would.
 	debug.FreeOSMemory()
 	s.log.Info("store: compacted", "bytes_before", before, "bytes_after", size, "took", time.Since(start))
-	return errors.Join(errs...)
+	return true, errors.Join(errs...)
+}
+
+// syncDir syncs the data directory, or fails with dirSyncFault (tests).
+func (s *Store) syncDir() error {
+	if s.dirSyncFault != nil {
+		if err := s.dirSyncFault(); err != nil {
+			return err
+		}
+	}
+	return syncDir(s.dir)
 }
 
 // removeStrayCompaction removes a compaction's file left by a crash before
@@ -129,7 +144,7 @@ func (s *Store) syncCompaction() error {
 	if !s.dirUnsynced {
 		return nil
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := s.syncDir(); err != nil {
 		return fmt.Errorf("compacted store: %w", err)
 	}
 	s.dirUnsynced = false

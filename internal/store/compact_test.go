@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/warrenmq/warren/internal/wire"
 )
@@ -225,4 +228,80 @@ func TestStrayCompactionRemoved(t *testing.T) {
 		t.Errorf("stray compaction file after Open: %v", err)
 	}
 	recoverOne(t, s, q, 1)
+}
+
+// TestCompactionDirSyncFails: when the data dir cannot be synced after a
+// compaction's rename, no checkpoint is written until it can, so a crash
+// that brings the old file back loses nothing confirmed: the log still
+// holds everything the old file lacks.
+func TestCompactionDirSyncFails(t *testing.T) {
+	lowCompactionThresholds(t)
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	var failing atomic.Bool
+	failing.Store(true)
+	s.dirSyncFault = func() error {
+		if failing.Load() {
+			return errInjected
+		}
+		return nil
+	}
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	// A second name for the file in use now, which the compaction's
+	// rename takes FileName from: the file a lost rename brings back.
+	if err := os.Link(filepath.Join(dir, FileName), filepath.Join(dir, "old.db")); err != nil {
+		t.Fatal(err)
+	}
+	fillAndDrain(t, s, q.ID, 6000, 10)
+	waitCompactions(t, s, 1)
+
+	putSynced(t, s, q.ID, 6001, msg("confirmed", 100))
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
+	for s.Stats().CheckpointsFailed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint was held back while the data dir could not be synced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := []uint64{5991, 5992, 5993, 5994, 5995, 5996, 5997, 5998, 5999, 6000, 6001}
+	for _, db := range []string{"old.db", FileName} {
+		crashed := openTest(t, copyStore(t, dir, db), Options{})
+		recoverOne(t, crashed, q, want...)
+	}
+
+	failing.Store(false)
+	flush(t, s)
+	sameSeqs(t, load(t, s, q.ID), want...)
+}
+
+// TestDirLockKeepsOut: the data dir's own lock is what keeps a second
+// Warren out, whatever bbolt's file is (a compaction replaces it).
+func TestDirLockKeepsOut(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{LockTimeout: 20 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open of a locked data dir: %v, want ErrLocked", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, dir, Options{})
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		t.Fatal("data dir not locked by an open store")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		t.Fatalf("data dir still locked after Close: %v", err)
+	}
 }

@@ -63,11 +63,13 @@ type Store struct {
 	// it after a compaction (compact.go) holding dbMu, and reads it
 	// without; everyone else holds dbMu shared while using it (view,
 	// update).
-	db    *bbolt.DB
-	dbMu  sync.RWMutex // guards db as above; a leaf
-	dir   string
-	log   *slog.Logger
-	fault func() error
+	db   *bbolt.DB
+	dbMu sync.RWMutex // guards db as above; a leaf
+	dir  string
+	// dirLock holds the data dir's lock (lockDir) until Close.
+	dirLock *os.File
+	log     *slog.Logger
+	fault   func() error
 
 	// lastQueueID is the last id NewQueueID handed out.
 	lastQueueID atomic.Uint64
@@ -159,6 +161,9 @@ type Store struct {
 	// compactAfter is when a compaction may be tried again after one
 	// failed.
 	compactAfter time.Time
+	// dirSyncFault, if set (tests, before any change is logged), fails
+	// the data dir's syncs after a compaction's rename.
+	dirSyncFault func() error
 }
 
 // lockedError is Open's error when the file lock is held elsewhere.
@@ -217,6 +222,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store dir: %w", err)
 	}
+	dirLock, err := lockDir(dir, opts.LockTimeout, true)
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			dirLock.Close()
+		}
+	}()
 	db, err := openDB(dir, opts.LockTimeout, false)
 	if err != nil {
 		return nil, err
@@ -250,6 +265,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		db:           db,
 		dir:          dir,
+		dirLock:      dirLock,
 		log:          log,
 		fault:        opts.Fault,
 		pending:      newBatch(1),
@@ -301,6 +317,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.stats.bytes.Store(size)
 	go s.loop()
 	go s.checkpointLoop()
+	opened = true
 	return s, nil
 }
 
@@ -352,7 +369,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		<-s.loopDone
 		s.lazyTimer.Stop()
-		s.closeErr = errors.Join(s.wal.close(), s.db.Close())
+		s.closeErr = errors.Join(s.wal.close(), s.db.Close(), s.dirLock.Close())
 	})
 	return s.closeErr
 }

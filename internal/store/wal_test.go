@@ -65,9 +65,20 @@ func crashCopy(t testing.TB, s *Store) string {
 // copyFiles is crashCopy for a caller that has waited for the sync itself.
 func copyFiles(t testing.TB, s *Store) string {
 	t.Helper()
+	return copyStore(t, s.dir, FileName)
+}
+
+// copyStore copies the log files of dir, and its file db as the store's
+// bbolt file, to a new directory and returns it.
+func copyStore(t testing.TB, from, db string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{FileName, walNames[0], walNames[1]} {
-		src, err := os.Open(filepath.Join(s.dir, name))
+		srcName := name
+		if name == FileName {
+			srcName = db
+		}
+		src, err := os.Open(filepath.Join(from, srcName))
 		if err != nil {
 			t.Fatal(err)
 		}
