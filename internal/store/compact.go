@@ -101,7 +101,7 @@ func (s *Store) compact() (swapped bool, err error) {
 	s.stats.bytes.Store(size)
 	s.stats.compactions.Add(1)
 	var errs []error
-	if err := s.syncDir(); err != nil {
+	if err := s.syncDataDir(); err != nil {
 		s.dirUnsynced = true
 		errs = append(errs, fmt.Errorf("compact store: %w", err))
 	}
@@ -116,8 +116,9 @@ func (s *Store) compact() (swapped bool, err error) {
 	return true, errors.Join(errs...)
 }
 
-// syncDir syncs the data directory, or fails with dirSyncFault (tests).
-func (s *Store) syncDir() error {
+// syncDataDir syncs the data directory, or fails with dirSyncFault
+// (tests).
+func (s *Store) syncDataDir() error {
 	if s.dirSyncFault != nil {
 		if err := s.dirSyncFault(); err != nil {
 			return err
@@ -144,7 +145,7 @@ func (s *Store) syncCompaction() error {
 	if !s.dirUnsynced {
 		return nil
 	}
-	if err := s.syncDir(); err != nil {
+	if err := s.syncDataDir(); err != nil {
 		return fmt.Errorf("compacted store: %w", err)
 	}
 	s.dirUnsynced = false

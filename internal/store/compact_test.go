@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,16 +26,24 @@ func lowCompactionThresholds(t *testing.T) {
 	t.Cleanup(func() { compactMinFree, compactMaxLive = minFree, maxLive })
 }
 
-// waitCompactions polls until s has compacted n times.
-func waitCompactions(t *testing.T, s *Store, n uint64) {
+// waitUntil polls cond, failing the test with failure() if it is still
+// false after 30 s (a bound on a hang, not an expectation).
+func waitUntil(t *testing.T, cond func() bool, failure func() string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
-	for s.Stats().Compactions < n {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d compactions, want %d", s.Stats().Compactions, n)
+			t.Fatal(failure())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitCompactions polls until s has compacted n times.
+func waitCompactions(t *testing.T, s *Store, n uint64) {
+	t.Helper()
+	waitUntil(t, func() bool { return s.Stats().Compactions >= n },
+		func() string { return fmt.Sprintf("%d compactions, want %d", s.Stats().Compactions, n) })
 }
 
 // fillAndDrain logs n 4 KiB messages into queue id, waits until they are
@@ -186,13 +195,8 @@ func TestCompactionFails(t *testing.T) {
 	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
 	s.PutQueue(q)
 	fillAndDrain(t, s, q.ID, 2000, 1)
-	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
-	for !strings.Contains(logged.String(), "store compaction failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed compaction logged; log:\n%s", logged.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return strings.Contains(logged.String(), "store compaction failed") },
+		func() string { return "no failed compaction logged; log:\n" + logged.String() })
 	s.Put(q.ID, 2001, msg("after", 100), 0, false)
 	flush(t, s)
 	if c := s.Stats().Compactions; c != 0 {
@@ -258,13 +262,8 @@ func TestCompactionDirSyncFails(t *testing.T) {
 	waitCompactions(t, s, 1)
 
 	putSynced(t, s, q.ID, 6001, msg("confirmed", 100))
-	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not an expectation
-	for s.Stats().CheckpointsFailed == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint was held back while the data dir could not be synced")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return s.Stats().CheckpointsFailed > 0 },
+		func() string { return "no checkpoint was held back while the data dir could not be synced" })
 	want := []uint64{5991, 5992, 5993, 5994, 5995, 5996, 5997, 5998, 5999, 6000, 6001}
 	for _, db := range []string{"old.db", FileName} {
 		crashed := openTest(t, copyStore(t, dir, db), Options{})
