@@ -304,3 +304,81 @@ func TestDirLockKeepsOut(t *testing.T) {
 		t.Fatalf("data dir still locked after Close: %v", err)
 	}
 }
+
+// pageSizeOf is the page size of the file s has open.
+func pageSizeOf(s *Store) int {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Info().PageSize
+}
+
+// TestOlderPageSize opens a file made with 4 KiB pages, as data dirs from
+// before filePageSize were: it keeps its page size and its messages, and
+// the first compaction moves it to filePageSize.
+func TestOlderPageSize(t *testing.T) {
+	if filePageSize == 4096 {
+		t.Fatal("filePageSize is 4 KiB: nothing to test")
+	}
+	fresh := openTest(t, "", Options{})
+	if got := pageSizeOf(fresh); got != filePageSize {
+		t.Fatalf("a new file has %d-byte pages, want %d", got, filePageSize)
+	}
+	// Closed now: the globals changed below are read by its checkpointer.
+	if err := fresh.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	newSize := filePageSize
+	filePageSize = 4096
+	old, err := Open(dir, Options{})
+	filePageSize = newSize
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := QueueRecord{Name: "q", ID: old.NewQueueID()}
+	old.PutQueue(q)
+	const n = 6000
+	for seq := 1; seq <= n; seq++ {
+		old.Put(q.ID, uint64(seq), msg("m", 4096), 0, false)
+	}
+	flush(t, old)
+	if pageSizeOf(old) != 4096 {
+		t.Fatalf("file made with %d-byte pages, want 4096", pageSizeOf(old))
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	lowCompactionThresholds(t)
+	s := openTest(t, dir, Options{})
+	want := make([]uint64, n)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	recoverOne(t, s, q, want...)
+	if got := pageSizeOf(s); got != 4096 {
+		t.Fatalf("reopened file has %d-byte pages, want its own 4096", got)
+	}
+	for seq := 1; seq <= n-10; seq++ {
+		s.Delete(q.ID, uint64(seq))
+	}
+	flush(t, s)
+	waitCompactions(t, s, 1)
+	if got := pageSizeOf(s); got != filePageSize {
+		t.Fatalf("compacted file has %d-byte pages, want %d", got, filePageSize)
+	}
+	es := load(t, s, q.ID)
+	sameSeqs(t, es, want[n-10:]...)
+	if body := msg("m", 4096).Body; !bytes.Equal(es[9].Msg.Body, body) {
+		t.Errorf("body of %d is %d bytes, not the one stored", n, len(es[9].Msg.Body))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir, Options{})
+	recoverOne(t, s2, q, want[n-10:]...)
+	if got := pageSizeOf(s2); got != filePageSize {
+		t.Fatalf("after a restart the file has %d-byte pages, want %d", got, filePageSize)
+	}
+}

@@ -41,7 +41,9 @@
 // bbolt never shrinks its file, and keeps each free page of it in memory.
 // After a checkpoint that leaves most of the file free and little in use
 // (a drained backlog), the checkpointer copies the data into a new file
-// and renames it over the old one (compact.go).
+// and renames it over the old one (compact.go). New files have 16 KiB
+// pages (filePageSize), so that the free page list of a large drained
+// file is a quarter of what 4 KiB pages would make it.
 //
 // Within the pending batch, a Delete of an entry whose Put is still
 // pending cancels the Put (and any pending Delivered), so a message

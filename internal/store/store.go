@@ -29,6 +29,16 @@ const DefaultLockTimeout = 200 * time.Millisecond
 // memory, and saves remapping (which waits for readers) as the file grows.
 const initialMmapSize = 256 << 20
 
+// filePageSize is the page size of the bbolt files the store creates (a
+// new data dir, and the copy a compaction writes); a file keeps the page
+// size it was created with. bbolt keeps one in-memory entry for every free
+// page of the file, so with the operating system's 4 KiB pages a drained
+// backlog of 10M x 1 KiB messages grew the heap by about 13 MB per million
+// messages drained, until the compaction at its end. 16 KiB pages have a
+// quarter of the entries; they also hold 1 KiB messages more densely. A
+// var so that tests can create files as older versions did.
+var filePageSize = 16 << 10
+
 var (
 	// ErrLocked is returned (wrapped, with the directory) by Open and
 	// CheckDir when another process holds the store's file lock. The error
@@ -204,6 +214,7 @@ func openFile(dir, path string, timeout time.Duration, readOnly bool) (*bbolt.DB
 		NoFreelistSync:  true,
 		InitialMmapSize: initialMmapSize,
 		ReadOnly:        readOnly,
+		PageSize:        filePageSize, // used only when creating the file
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, &lockedError{dir: dir, path: path, timeout: timeout}
