@@ -48,17 +48,3 @@ func rawWriteAt(f *os.File, b []byte, off int64) error {
 	}
 	return nil
 }
-
-// openDirect opens the file at path again for writing with O_DIRECT, or
-// returns nil where the file system has no direct I/O (tmpfs). A direct
-// write goes to the disk before it returns, and the fdatasync after it
-// only flushes the disk's cache: on the VM this was measured on, a 1 KiB
-// record written as a 4 KiB direct block and fdatasynced took 91-132 µs
-// at the median against 118-142 µs for a write through the page cache.
-func openDirect(path string) *os.File {
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
-	if err != nil {
-		return nil
-	}
-	return f
-}

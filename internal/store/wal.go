@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-	"unsafe"
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -93,15 +92,6 @@ type wal struct {
 	rawMaxCommit time.Duration
 	// lastRaw says the last record append wrote used raw system calls.
 	lastRaw bool
-	// direct holds the files opened again with O_DIRECT (rawio.go), nil
-	// where the system or file system has no direct I/O; records are
-	// then written through them, in whole blocks (see append).
-	direct [2]*os.File
-	// tail is the log's bytes from the start of the block that off is in
-	// up to off, which a direct write of the next record rewrites.
-	tail []byte
-	// dbuf is the block-aligned buffer of a direct write.
-	dbuf []byte
 }
 
 // rawMaxRecord is the largest record append writes with a raw system
@@ -119,7 +109,6 @@ func openWAL(dir string) (*wal, error) {
 			return nil, fmt.Errorf("open log: %w", err)
 		}
 		w.files[i] = f
-		w.direct[i] = openDirect(f.Name())
 		fi, err := f.Stat()
 		if err != nil {
 			w.close()
@@ -184,7 +173,6 @@ func (w *wal) close() error {
 			w.files[i] = nil
 		}
 	}
-	w.dropDirect()
 	return errors.Join(errs...)
 }
 
@@ -223,23 +211,10 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	f := w.files[w.cur]
 	raw = raw && w.rawOK && len(w.buf) <= rawMaxRecord
 	w.lastRaw = raw
-	direct := w.direct[w.cur] != nil
-	if direct {
-		err = w.writeDirect(raw)
-		if errors.Is(err, unix.EINVAL) {
-			// The device wants larger blocks, or the file system took
-			// O_DIRECT at open but not for writes: write through the page
-			// cache from now on.
-			w.dropDirect()
-			direct = false
-		}
-	}
-	if !direct {
-		if raw {
-			err = rawWriteAt(f, w.buf, w.off)
-		} else {
-			_, err = f.WriteAt(w.buf, w.off)
-		}
+	if raw {
+		err = rawWriteAt(f, w.buf, w.off)
+	} else {
+		_, err = f.WriteAt(w.buf, w.off)
 	}
 	if err != nil {
 		return 0, w.wipe(fmt.Errorf("write log %s: %w", f.Name(), err))
@@ -252,75 +227,13 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	if err != nil {
 		return 0, w.wipe(fmt.Errorf("sync log %s: %w", f.Name(), err))
 	}
-	if w.direct[w.cur] != nil {
-		// The new tail: the bytes of end's block before end.
-		if from := end &^ (directBlock - 1); from >= w.off {
-			w.tail = append(w.tail[:0], w.buf[from-w.off:]...)
-		} else {
-			w.tail = append(w.tail, w.buf...)
-		}
-	}
 	w.off = end
 	w.lsn = lsn
 	n = len(w.buf)
 	if cap(w.buf) > maxKeptArena {
 		w.buf = nil
 	}
-	if cap(w.dbuf) > maxKeptArena {
-		w.dbuf = nil
-	}
 	return n, nil
-}
-
-// directBlock is the alignment of a direct write's memory, offset and
-// length: the largest logical block size of common disks.
-const directBlock = 4096
-
-// writeDirect writes the record in w.buf at w.off through the O_DIRECT
-// file, as whole blocks: the current block's bytes before w.off (w.tail),
-// the record, and zeros up to the next block boundary (past the record
-// the file holds only records of an earlier use of it, which end the log
-// anyway, or zeros).
-func (w *wal) writeDirect(raw bool) error {
-	start := w.off &^ (directBlock - 1)
-	pre := int(w.off - start)
-	if len(w.tail) != pre {
-		return fmt.Errorf("log tail of %d bytes at offset %d: internal error", len(w.tail), w.off)
-	}
-	size := (pre + len(w.buf) + directBlock - 1) &^ (directBlock - 1)
-	if cap(w.dbuf) < size {
-		w.dbuf = alignedBlocks(size)
-	}
-	d := w.dbuf[:size]
-	copy(d, w.tail)
-	copy(d[pre:], w.buf)
-	clear(d[pre+len(w.buf):])
-	f := w.direct[w.cur]
-	if raw {
-		return rawWriteAt(f, d, start)
-	}
-	_, err := f.WriteAt(d, start)
-	return err
-}
-
-// alignedBlocks returns a buffer of size bytes (a multiple of
-// directBlock) whose memory starts on a directBlock boundary.
-func alignedBlocks(size int) []byte {
-	b := make([]byte, size+directBlock)
-	skip := int(-uintptr(unsafe.Pointer(&b[0])) & (directBlock - 1))
-	return b[skip : skip+size : skip+size]
-}
-
-// dropDirect closes the O_DIRECT files: records are written through the
-// page cache from then on.
-func (w *wal) dropDirect() {
-	for i, f := range w.direct {
-		if f != nil {
-			f.Close()
-			w.direct[i] = nil
-		}
-	}
-	w.tail, w.dbuf = nil, nil
 }
 
 // wipe zeroes the header of a record whose write failed, which may have
@@ -362,7 +275,6 @@ func fdatasync(f *os.File, raw bool) error {
 func (w *wal) switchFile() {
 	w.cur ^= 1
 	w.off = 0
-	w.tail = w.tail[:0]
 }
 
 // Log op kinds. They are the file format: never renumber.
@@ -723,6 +635,5 @@ func (s *Store) replay(w *wal) (int, error) {
 		w.lsn = last
 	}
 	w.cur, w.off = 0, 0
-	w.tail = w.tail[:0]
 	return len(recs), nil
 }
