@@ -93,7 +93,7 @@ func (q *Queue) enqueueLocked(e Entry, persist bool, batch uint64) uint64 {
 	st := q.opts.Store
 	cost := EntryCost(e.Msg)
 	q.readyBytes += int64(e.Msg.Size())
-	if st != nil && (q.pagedLocked() || q.memBytes+cost > q.opts.Window) {
+	if st != nil && (q.pagedLocked() || q.memBytes+cost > q.opts.Window || cost > q.budgetRoomLocked()) {
 		if !e.Stored {
 			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, !persist)
 			e.Stored, q.usedStore = true, true
@@ -106,7 +106,7 @@ func (q *Queue) enqueueLocked(e Entry, persist bool, batch uint64) uint64 {
 			e.Stored, q.usedStore = true, true
 		}
 		q.ready.push(e)
-		q.memBytes += cost
+		q.addMemLocked(cost)
 	}
 	if !persist {
 		return 0
@@ -173,13 +173,14 @@ func (q *Queue) relogSpillLocked(lastFailed uint64) {
 // first, then from the spill.
 func (q *Queue) refillLocked() {
 	if q.disk.n > 0 {
-		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, max(q.opts.Window/2, 1), q.loadBuf[:0])
+		limit := max(min(q.opts.Window/2, q.opts.Budget.room(q.memBytes, BudgetFloor)), 1)
+		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, limit, q.loadBuf[:0])
 		if err != nil {
 			return // the entries stay on disk; the next pop tries again
 		}
 		for _, e := range buf {
 			q.ready.push(e)
-			q.memBytes += EntryCost(e.Msg)
+			q.addMemLocked(EntryCost(e.Msg))
 			q.disk.n--
 			q.disk.bytes -= int64(e.Msg.Size())
 			q.disk.after = e.Seq
@@ -199,8 +200,25 @@ func (q *Queue) refillLocked() {
 	for q.spill.len() > 0 {
 		e := q.spill.pop()
 		q.ready.push(e)
-		q.memBytes += EntryCost(e.Msg)
+		q.addMemLocked(EntryCost(e.Msg))
 	}
+}
+
+// budgetRoomLocked returns how many more bytes of new messages the
+// queue's budget lets it keep in memory (see Budget).
+func (q *Queue) budgetRoomLocked() int64 {
+	var floor int64
+	if len(q.consumers) > 0 {
+		floor = BudgetFloor
+	}
+	return q.opts.Budget.room(q.memBytes, floor)
+}
+
+// addMemLocked changes what the ready messages in memory count against
+// the queue's window, and its budget, by n.
+func (q *Queue) addMemLocked(n int64) {
+	q.memBytes += n
+	q.opts.Budget.add(n)
 }
 
 // pagedLocked reports whether some ready messages are on disk or in the
@@ -220,7 +238,7 @@ func (q *Queue) headLocked() (Entry, bool) {
 func (q *Queue) removeHeadLocked() Entry {
 	e, _ := q.ready.pop()
 	q.readyBytes -= int64(e.Msg.Size())
-	q.memBytes -= EntryCost(e.Msg)
+	q.addMemLocked(-EntryCost(e.Msg))
 	return e
 }
 
@@ -263,6 +281,7 @@ func (q *Queue) clearReadyLocked(forget bool) int {
 	q.ready = readyList{}
 	q.spill = spillList{}
 	q.disk = diskRun{}
-	q.readyBytes, q.memBytes = 0, 0
+	q.readyBytes = 0
+	q.addMemLocked(-q.memBytes)
 	return n
 }

@@ -62,6 +62,9 @@ type Options struct {
 	// the queue drains. 0 means DefaultWindow. Without a Store it is
 	// unbounded.
 	Window int64
+	// Budget, if set, bounds the ready messages in memory of every queue
+	// sharing it together; past it, messages are paged out as past Window.
+	Budget *Budget
 }
 
 // DefaultWindow is the memory window of a queue whose Options leave it 0.
@@ -87,7 +90,7 @@ type Queue struct {
 	mu         sync.Mutex     // guards the fields below
 	ready      readyList      // ready messages held in memory
 	readyBytes int64          // body bytes of every ready message, paged or not
-	memBytes   int64          // entryCost of the messages in ready
+	memBytes   int64          // entryCost of the messages in ready, also counted in opts.Budget
 	disk       diskRun        // ready messages on disk only, after ready
 	spill      spillList      // paged messages whose write may not be committed yet, after disk
 	watching   uint64         // the store batch q waits on as a Waiter; 0 for none
@@ -477,7 +480,7 @@ func (q *Queue) Requeue(entries []Entry) {
 		e.Redelivered = true
 		q.ready.requeue(e)
 		q.readyBytes += int64(e.Msg.Size())
-		q.memBytes += EntryCost(e.Msg)
+		q.addMemLocked(EntryCost(e.Msg))
 	}
 	q.blocked = false
 	q.dispatchLocked()

@@ -51,6 +51,9 @@ type QueueInfo struct {
 	// Owner is the name of the connection that owns an exclusive queue.
 	Owner string
 	queue.Stats
+	// ReadyInMemory is how many of the ready messages are held in memory;
+	// the rest are paged out to the store.
+	ReadyInMemory int
 }
 
 // ExchangeInfo describes an exchange.
@@ -188,6 +191,7 @@ func (r *queueRec) info() QueueInfo {
 		Name: r.name, Durable: r.durable, Exclusive: r.exclusive, AutoDelete: r.autoDelete,
 		Arguments: r.args, Stats: r.q.Stats(),
 	}
+	qi.ReadyInMemory, _ = r.q.Memory()
 	if r.owner != nil {
 		qi.Owner = r.owner.name()
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/warrenmq/warren/internal/sysmem"
 	"github.com/warrenmq/warren/queue"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	// keeps in memory; past it messages are paged out to the store.
 	// Default 8 MiB.
 	QueueWindow int64
+	// QueueMemory is roughly how many bytes of ready messages all queues
+	// keep in memory together; past it they page messages out as past
+	// their windows (each may still keep queue.BudgetFloor). 0 means
+	// DefaultQueueMemory(); negative means no bound but the windows.
+	QueueMemory int64
 	// StoreFault, if set, is called before every store commit; an error
 	// fails that commit as a disk error would. For tests.
 	StoreFault func() error
@@ -71,7 +77,19 @@ func DefaultOptions() Options {
 		Users:            map[string]string{"guest": "guest"},
 		LoopbackUsers:    []string{"guest"},
 		QueueWindow:      queue.DefaultWindow,
+		QueueMemory:      DefaultQueueMemory(),
 	}
+}
+
+// DefaultQueueMemory is the default QueueMemory: a fifth of the memory the
+// process may use (the machine's, or its container's limit if lower), the
+// share at which RabbitMQ's default settings start paging messages out
+// (half of its memory alarm's 0.4); 1 GiB where that cannot be read.
+func DefaultQueueMemory() int64 {
+	if n, ok := sysmem.Limit(); ok {
+		return n / 5
+	}
+	return 1 << 30
 }
 
 // withDefaults fills zero fields from DefaultOptions.
@@ -118,6 +136,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueWindow <= 0 {
 		o.QueueWindow = d.QueueWindow
+	}
+	if o.QueueMemory == 0 {
+		o.QueueMemory = d.QueueMemory
 	}
 	return o
 }

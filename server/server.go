@@ -12,6 +12,7 @@ import (
 
 	"github.com/warrenmq/warren/internal/store"
 	"github.com/warrenmq/warren/internal/wire"
+	"github.com/warrenmq/warren/queue"
 )
 
 // Version is Warren's version, sent in connection.start.
@@ -53,7 +54,11 @@ func New(opts Options) (*Server, error) {
 	start := time.Now()
 	rec, err := st.Recover()
 	if err == nil {
-		vh := newVhost("/", st, opts.QueueWindow)
+		var budget *queue.Budget
+		if opts.QueueMemory > 0 {
+			budget = queue.NewBudget(opts.QueueMemory)
+		}
+		vh := newVhost("/", st, opts.QueueWindow, budget)
 		if err = vh.recover(rec); err == nil {
 			var ln net.Listener
 			ln, err = net.Listen("tcp", opts.AMQPAddr)
@@ -188,3 +193,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // StoreStats returns the store's counters: commits, failed commits, the
 // changes written and the time spent committing.
 func (s *Server) StoreStats() store.Stats { return s.store.Stats() }
+
+// QueueMemory returns what the queues hold of their shared memory budget
+// (Options.QueueMemory) and its size, in bytes; limit is 0 when there is
+// no budget.
+func (s *Server) QueueMemory() (used, limit int64) {
+	if b := s.vhost.budget; b != nil {
+		return b.Used(), b.Limit()
+	}
+	return 0, 0
+}

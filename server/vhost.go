@@ -21,8 +21,9 @@ import (
 // their own locks for their messages (lock order: vhost.mu before queue.mu).
 type vhost struct {
 	name   string
-	store  *store.Store // durable topology and messages; set once by the server
-	window int64        // each queue's memory window in bytes
+	store  *store.Store  // durable topology and messages; set once by the server
+	window int64         // each queue's memory window in bytes
+	budget *queue.Budget // the memory all queues share; nil for none
 
 	mu        sync.Mutex              // guards the fields below and every exchangeRec.matcher
 	exchanges map[string]*exchangeRec // by name; "" is the default exchange
@@ -83,8 +84,8 @@ func (vh *vhost) writeNowFor(batch uint64) bool {
 	return vh.nowWrites.Add(1) <= maxWriteNows
 }
 
-func newVhost(name string, st *store.Store, window int64) *vhost {
-	vh := &vhost{name: name, store: st, window: window, exchanges: map[string]*exchangeRec{}, queues: map[string]*queueRec{}}
+func newVhost(name string, st *store.Store, window int64, budget *queue.Budget) *vhost {
+	vh := &vhost{name: name, store: st, window: window, budget: budget, exchanges: map[string]*exchangeRec{}, queues: map[string]*queueRec{}}
 	for _, x := range []struct {
 		name string
 		kind exchange.Kind
@@ -492,7 +493,7 @@ func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (r *queueRec,
 // starts its x-expires lease once it is ready for use.
 func (vh *vhost) newQueueLocked(name string, id uint64, cfg queueConfig, durable, exclusive, autoDelete bool, args wire.Table) *queueRec {
 	opts := cfg.opts
-	opts.Store, opts.ID, opts.Window = vh.store, id, vh.window
+	opts.Store, opts.ID, opts.Window, opts.Budget = vh.store, id, vh.window, vh.budget
 	opts.Durable = durable && !exclusive
 	r := &queueRec{
 		name: name, id: id, q: queue.New(name, opts), durable: durable, exclusive: exclusive,

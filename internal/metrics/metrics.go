@@ -226,6 +226,8 @@ var (
 	ckptChangesDesc = desc("warren_store_checkpoint_changes_total", "Changes applied by checkpoints, after coalescing across batches", nil)
 	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
 	compactionsDesc = desc("warren_store_compactions_total", "Times the store's file was copied into a smaller one, giving back the space of drained messages", nil)
+	queueMemDesc    = desc("warren_queue_memory_bytes", "What the queues' ready messages in memory count against their shared budget (--queue-memory)", nil)
+	queueMemMaxDesc = desc("warren_queue_memory_limit_bytes", "The queues' shared memory budget (--queue-memory); past it they page messages out; 0 for none", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards
 	// plot (read from /proc and statfs at scrape time).
@@ -279,7 +281,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
-		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc,
+		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc, queueMemDesc, queueMemMaxDesc,
 		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc,
 	} {
 		ch <- d
@@ -383,6 +385,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(ckptChangesDesc, prometheus.CounterValue, float64(st.CheckpointOps))
 	ch <- prometheus.MustNewConstMetric(ckptSecondsDesc, prometheus.CounterValue, st.CheckpointTime.Seconds())
 	ch <- prometheus.MustNewConstMetric(compactionsDesc, prometheus.CounterValue, float64(st.Compactions))
+	used, limit := c.srv.QueueMemory()
+	gauge(queueMemDesc, float64(used))
+	gauge(queueMemMaxDesc, float64(limit))
 	ch <- constHistogram(commitLatencyDesc, st.CommitLatency)
 	ch <- constHistogram(batchSizeDesc, st.BatchSize)
 }

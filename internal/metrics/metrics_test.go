@@ -8,6 +8,9 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/server"
 )
 
 // TestTraffic drives known traffic through a broker and checks the values
@@ -298,6 +301,12 @@ func TestStore(t *testing.T) {
 	}
 	if m["warren_store_size_bytes"] <= 0 {
 		t.Errorf("warren_store_size_bytes = %v", m["warren_store_size_bytes"])
+	}
+	// The 20 ready messages are in memory, within the default budget.
+	// (Their properties: two bytes of flags and the delivery mode.)
+	cost := float64(queue.EntryCost(&queue.Message{Body: []byte("x"), RoutingKey: "durable", Props: make([]byte, 3)}))
+	if used, limit := m["warren_queue_memory_bytes"], m["warren_queue_memory_limit_bytes"]; used != 20*cost || limit != float64(server.DefaultQueueMemory()) {
+		t.Errorf("warren_queue_memory_bytes %v, limit %v; want %v and %v", used, limit, 20*cost, server.DefaultQueueMemory())
 	}
 
 	// The histograms' buckets are cumulative and end at +Inf with the count.

@@ -258,6 +258,11 @@ func TestQueueLifecycle(t *testing.T) {
 		}
 	}
 	e.eventually("3 ready messages", func() bool { return num(e.getObject(path)["messages_ready"]) == 3 })
+	if e.b != nil {
+		if q := e.getObject(path); num(q["messages_ready_ram"]) != 3 || num(q["messages_paged_out"]) != 0 {
+			t.Errorf("messages_ready_ram %v, messages_paged_out %v; want 3 and 0", q["messages_ready_ram"], q["messages_paged_out"])
+		}
+	}
 
 	// get with requeue leaves them, marked redelivered.
 	msgs := e.getList0("POST", path+"/get", map[string]any{"count": 2, "ackmode": "ack_requeue_true", "encoding": "auto"})

@@ -114,6 +114,8 @@ func (a *api) queueJSON(q server.QueueInfo, prev, cur *sample) map[string]any {
 		"messages_ready":          q.Ready,
 		"messages_unacknowledged": q.Unacked,
 		"message_bytes_ready":     q.ReadyBytes,
+		"messages_ready_ram":      min(q.ReadyInMemory, q.Ready),
+		"messages_paged_out":      max(q.Ready-q.ReadyInMemory, 0),
 		"consumers":               q.Consumers,
 		"message_stats":           queueStats(prev, cur, q.Name, q.Counts),
 		"policy":                  nil,

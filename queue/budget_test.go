@@ -1,0 +1,129 @@
+package queue
+
+import (
+	"testing"
+)
+
+// budgetQueue returns a queue of its own fake store, with an 8 MiB window
+// and budget b.
+func budgetQueue(name string, b *Budget) (*Queue, *fakeStore) {
+	fs := newFakeStore()
+	opts := storeOptions(fs, false, 8<<20)
+	opts.Budget = b
+	return New(name, opts), fs
+}
+
+// checkBudget fails unless b counts exactly what qs hold in memory.
+func checkBudget(t *testing.T, b *Budget, qs ...*Queue) {
+	t.Helper()
+	var sum int64
+	for _, q := range qs {
+		_, bytes := q.Memory()
+		sum += bytes
+	}
+	if b.Used() != sum {
+		t.Fatalf("budget counts %d bytes, the queues hold %d", b.Used(), sum)
+	}
+}
+
+// TestBudget: two queues sharing a 1 MiB budget, each with a window of 8
+// MiB, page out what would take them past the budget together; a third,
+// whose consumer keeps up, is not paged although the budget is full; the
+// first drains in order within the budget; and deleting, acking and
+// requeueing count back.
+func TestBudget(t *testing.T) {
+	const size = 1000
+	cost := EntryCost(msg(1000, size))
+	b := NewBudget(1 << 20)
+	q1, fs1 := budgetQueue("q1", b)
+	q2, fs2 := budgetQueue("q2", b)
+
+	for i := range 2000 {
+		if _, err := q1.Publish(msg(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, m1 := q1.Memory(); m1 > b.Limit() || m1 < b.Limit()-cost {
+		t.Fatalf("q1 holds %d bytes in memory, want the budget's %d", m1, b.Limit())
+	}
+	for i := range 1000 {
+		if _, err := q2.Publish(msg(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, m2 := q2.Memory(); m2 != 0 {
+		t.Fatalf("q2, without consumers, holds %d bytes in memory with the budget used up", m2)
+	}
+	checkBudget(t, b, q1, q2)
+
+	// A queue with a consumer keeps up to BudgetFloor in memory although
+	// the budget is full: the 90 messages its consumer has no credit for
+	// yet are not written to the store, and are delivered once it has.
+	q3, fs3 := budgetQueue("q3", b)
+	c3 := newConsumer("c3", 10)
+	if err := q3.AddConsumer(c3, true, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := q3.Publish(msg(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := q3.Memory(); n != 90 {
+		t.Fatalf("q3 holds %d messages in memory, want the 90 its consumer had no credit for", n)
+	}
+	if ops := fs3.pendingOps(); len(ops) != 0 {
+		t.Fatalf("q3 wrote %d store ops for messages within its floor", len(ops))
+	}
+	checkBudget(t, b, q1, q2, q3)
+	c3.setCredit(-1)
+	q3.Kick()
+	checkInOrder(t, c3.entries(), intRange(0, 99))
+	fs1.commit()
+	fs2.commit()
+
+	c := newMemConsumer()
+	if err := q1.AddConsumer(c, false, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	checkInOrder(t, c.entries(), intRange(0, 1999))
+	if peak := c.peak(); peak > b.Limit()+cost {
+		t.Fatalf("q1 held %d bytes while draining, budget %d", peak, b.Limit())
+	}
+	if fs1.loadCalls() == 0 {
+		t.Fatal("q1 drained without reading the store")
+	}
+	checkBudget(t, b, q1, q2)
+	q1.Ack(c.entries())
+
+	// q2's messages, delivered and requeued, count again; deleted, not.
+	c2 := newMemConsumer()
+	if err := q2.AddConsumer(c2, false, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	es := c2.entries()
+	if len(es) != 1000 {
+		t.Fatalf("q2 delivered %d messages, want 1000", len(es))
+	}
+	checkBudget(t, b, q1, q2)
+	if b.Used() != 0 {
+		t.Fatalf("budget counts %d bytes with every message delivered", b.Used())
+	}
+	q2.RemoveConsumer(c2)
+	q2.Requeue(es)
+	var want int64
+	for _, e := range es {
+		want += EntryCost(e.Msg)
+	}
+	if _, m2 := q2.Memory(); m2 != want {
+		t.Fatalf("requeued messages hold %d bytes in memory, want %d", m2, want)
+	}
+	checkBudget(t, b, q1, q2)
+	if _, _, err := q2.Delete(false, false); err != nil {
+		t.Fatal(err)
+	}
+	checkBudget(t, b, q1)
+	if b.Used() != 0 {
+		t.Fatalf("budget counts %d bytes after the queue holding them was deleted", b.Used())
+	}
+}
