@@ -11,11 +11,17 @@ import "sync/atomic"
 // budget: it can read its backlog back and deliver it, and messages that
 // its consumers keep up with are not written to disk and read back. So
 // the budget is approximate, as the window is: the queues may hold up to
-// BudgetFloor more for each queue being consumed.
+// BudgetFloor more for each queue being consumed, and BudgetChunk more or
+// less for each queue holding messages (see addMemLocked).
 type Budget struct {
 	limit int64
 	used  atomic.Int64
 }
+
+// BudgetChunk is how far a queue's memory may move before its budget
+// hears of it: the budget may be off by this much for each queue holding
+// messages.
+const BudgetChunk = 64 << 10
 
 // BudgetFloor is what a queue with consumers may hold in memory whatever
 // its budget.

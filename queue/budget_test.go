@@ -13,16 +13,22 @@ func budgetQueue(name string, b *Budget) (*Queue, *fakeStore) {
 	return New(name, opts), fs
 }
 
-// checkBudget fails unless b counts exactly what qs hold in memory.
+// checkBudget fails unless b counts exactly what qs hold in memory, less
+// what they have yet to tell it, which is under BudgetChunk each.
 func checkBudget(t *testing.T, b *Budget, qs ...*Queue) {
 	t.Helper()
-	var sum int64
+	var sum, untold int64
 	for _, q := range qs {
-		_, bytes := q.Memory()
-		sum += bytes
+		q.mu.Lock()
+		sum += q.memBytes
+		untold += q.budgetDelta
+		if q.budgetDelta >= BudgetChunk || q.budgetDelta <= -BudgetChunk {
+			t.Errorf("%s has %d bytes of changes untold", q.name, q.budgetDelta)
+		}
+		q.mu.Unlock()
 	}
-	if b.Used() != sum {
-		t.Fatalf("budget counts %d bytes, the queues hold %d", b.Used(), sum)
+	if b.Used()+untold != sum {
+		t.Fatalf("budget counts %d bytes and %d are untold, the queues hold %d", b.Used(), untold, sum)
 	}
 }
 
@@ -43,7 +49,7 @@ func TestBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, m1 := q1.Memory(); m1 > b.Limit() || m1 < b.Limit()-cost {
+	if _, m1 := q1.Memory(); m1 > b.Limit()+BudgetChunk || m1 < b.Limit()-cost {
 		t.Fatalf("q1 holds %d bytes in memory, want the budget's %d", m1, b.Limit())
 	}
 	for i := range 1000 {
@@ -87,7 +93,7 @@ func TestBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInOrder(t, c.entries(), intRange(0, 1999))
-	if peak := c.peak(); peak > b.Limit()+cost {
+	if peak := c.peak(); peak > b.Limit()+BudgetChunk+cost {
 		t.Fatalf("q1 held %d bytes while draining, budget %d", peak, b.Limit())
 	}
 	if fs1.loadCalls() == 0 {
@@ -125,5 +131,38 @@ func TestBudget(t *testing.T) {
 	checkBudget(t, b, q1)
 	if b.Used() != 0 {
 		t.Fatalf("budget counts %d bytes after the queue holding them was deleted", b.Used())
+	}
+}
+
+// TestBudgetSettlesAtZero: a queue that empties tells its budget at once,
+// whatever it had left untold, so an idle broker's budget is at 0.
+func TestBudgetSettlesAtZero(t *testing.T) {
+	b := NewBudget(1 << 30)
+	q, _ := budgetQueue("q", b)
+	// More than BudgetChunk of large messages, then small ones: the queue
+	// would tell its budget of the drain's last BudgetChunk before the
+	// small ones are gone, and then not of them.
+	for i := range 90 {
+		size := 1000
+		if i >= 70 {
+			size = 10
+		}
+		if _, err := q.Publish(msg(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Used() == 0 {
+		t.Fatalf("budget counts nothing of %d bytes held", q.memBytes)
+	}
+	checkBudget(t, b, q)
+	c := newConsumer("c", -1)
+	if err := q.AddConsumer(c, true, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.entries()); got != 90 {
+		t.Fatalf("delivered %d, want 90", got)
+	}
+	if b.Used() != 0 {
+		t.Fatalf("budget counts %d bytes of an empty queue", b.Used())
 	}
 }
