@@ -173,7 +173,7 @@ func (q *Queue) relogSpillLocked(lastFailed uint64) {
 // first, then from the spill.
 func (q *Queue) refillLocked() {
 	if q.disk.n > 0 {
-		limit := max(min(q.opts.Window/2, q.opts.Budget.room(q.memBytes, BudgetFloor)), 1)
+		limit := max(min(q.opts.Window/2, q.opts.Budget.room(q.memBytes, q.reserved, BudgetFloor)), 1)
 		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, limit, q.loadBuf[:0])
 		if err != nil {
 			return // the entries stay on disk; the next pop tries again
@@ -211,23 +211,40 @@ func (q *Queue) budgetRoomLocked() int64 {
 	if len(q.consumers) > 0 {
 		floor = BudgetFloor
 	}
-	return q.opts.Budget.room(q.memBytes, floor)
+	return q.opts.Budget.room(q.memBytes, q.reserved, floor)
 }
 
 // addMemLocked changes what the ready messages in memory count against
-// the queue's window, and its budget, by n. The budget, which every queue
-// updates, hears of the change once the queue's changes since it last did
-// reach BudgetChunk either way, or the queue holds nothing in memory: one
-// atomic add per many messages instead of two per message.
+// the queue's window, and its budget, by n. The queue keeps reserved at
+// memBytes rounded up to a BudgetChunk, growing it at once and shrinking
+// it only once it is two chunks more, so that the budget, which every
+// queue updates, hears from it once in many messages (see
+// settleBudgetLocked for an empty queue).
 func (q *Queue) addMemLocked(n int64) {
 	q.memBytes += n
-	if q.opts.Budget == nil {
+	if q.opts.Budget != nil && (q.memBytes > q.reserved || q.reserved-q.memBytes >= 2*BudgetChunk || q.memBytes == 0) {
+		q.settleBudgetLocked()
+	}
+}
+
+// settleBudgetLocked sets what the queue reserves from its budget to
+// memBytes rounded up to a BudgetChunk. An empty queue with consumers
+// keeps one chunk: messages its consumers keep up with make it empty and
+// not empty again with each one, and the budget need not hear of that.
+// RemoveConsumer calls it too, to give that chunk back; Delete marks the
+// queue deleted before clearing it, which gives it back.
+func (q *Queue) settleBudgetLocked() {
+	b := q.opts.Budget
+	if b == nil {
 		return
 	}
-	q.budgetDelta += n
-	if q.budgetDelta >= BudgetChunk || q.budgetDelta <= -BudgetChunk || q.memBytes == 0 {
-		q.opts.Budget.add(q.budgetDelta)
-		q.budgetDelta = 0
+	want := (q.memBytes + BudgetChunk - 1) / BudgetChunk * BudgetChunk
+	if want == 0 && len(q.consumers) > 0 && !q.deleted {
+		want = BudgetChunk
+	}
+	if want != q.reserved {
+		b.add(want - q.reserved)
+		q.reserved = want
 	}
 }
 

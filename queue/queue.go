@@ -87,26 +87,26 @@ type Queue struct {
 	dead func([]Dead) // set once by SetDeadHook before use
 	gone func()       // set once by SetExpireHook before use
 
-	mu          sync.Mutex     // guards the fields below
-	ready       readyList      // ready messages held in memory
-	readyBytes  int64          // body bytes of every ready message, paged or not
-	memBytes    int64          // entryCost of the messages in ready
-	budgetDelta int64          // change in memBytes that opts.Budget has not counted yet
-	disk        diskRun        // ready messages on disk only, after ready
-	spill       spillList      // paged messages whose write may not be committed yet, after disk
-	watching    uint64         // the store batch q waits on as a Waiter; 0 for none
-	loadBuf     []Entry        // reused by refillLocked
-	usedStore   bool           // an entry was ever logged to the store
-	unacked     int            // delivered and not yet acked, rejected or requeued
-	consumers   []consumerSlot // by priority, highest first; in subscription order within one
-	mixed       bool           // consumers have more than one priority
-	next        int            // round-robin position in consumers
-	blocked     bool           // every consumer refused the last offer
-	nextSeq     uint64
-	counts      Counts        // since the queue was made (or recovered)
-	flow        chan struct{} // closed when the queue is no longer over; nil until Throttle asks
-	over        atomic.Bool   // written under mu; read without it by Over
-	deleted     bool
+	mu         sync.Mutex     // guards the fields below
+	ready      readyList      // ready messages held in memory
+	readyBytes int64          // body bytes of every ready message, paged or not
+	memBytes   int64          // entryCost of the messages in ready
+	reserved   int64          // what opts.Budget counts for the queue: memBytes rounded up to a BudgetChunk or up to two more (one chunk when empty with consumers)
+	disk       diskRun        // ready messages on disk only, after ready
+	spill      spillList      // paged messages whose write may not be committed yet, after disk
+	watching   uint64         // the store batch q waits on as a Waiter; 0 for none
+	loadBuf    []Entry        // reused by refillLocked
+	usedStore  bool           // an entry was ever logged to the store
+	unacked    int            // delivered and not yet acked, rejected or requeued
+	consumers  []consumerSlot // by priority, highest first; in subscription order within one
+	mixed      bool           // consumers have more than one priority
+	next       int            // round-robin position in consumers
+	blocked    bool           // every consumer refused the last offer
+	nextSeq    uint64
+	counts     Counts        // since the queue was made (or recovered)
+	flow       chan struct{} // closed when the queue is no longer over; nil until Throttle asks
+	over       atomic.Bool   // written under mu; read without it by Over
+	deleted    bool
 	// exclusiveConsumer is the consumer that holds exclusive access, if any.
 	exclusiveConsumer Consumer
 	pendingDead       []Dead // collected under mu, handed to dead after unlock
@@ -562,6 +562,7 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	}
 	if found && len(q.consumers) == 0 {
 		q.touchLocked() // unused from now on
+		q.settleBudgetLocked()
 	}
 	q.flowCheckLocked()
 	return len(q.consumers), found

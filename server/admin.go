@@ -51,8 +51,9 @@ type QueueInfo struct {
 	// Owner is the name of the connection that owns an exclusive queue.
 	Owner string
 	queue.Stats
-	// ReadyInMemory is how many of the ready messages are held in memory;
-	// the rest are paged out to the store.
+	// ReadyInMemory is how many of the ready messages are held in memory,
+	// counted against the queue's window; the rest are paged out to the
+	// store (some of them still in memory until the store commits them).
 	ReadyInMemory int
 }
 

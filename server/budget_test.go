@@ -59,15 +59,15 @@ func TestQueueMemoryBudget(t *testing.T) {
 				return
 			}
 			// No queue has consumers, so none keeps queue.BudgetFloor
-			// beyond the budget; each may be BudgetChunk ahead of it.
-			most := budget + queues*queue.BudgetChunk + cost
+			// beyond the budget.
+			most := budget
 			if limit != budget || used > int64(most) || inMemory > most/cost {
 				t.Fatalf("budget %d (limit %d): queues hold %d bytes, %d messages in memory; want at most %d bytes", budget, limit, used, inMemory, most)
 			}
 			t.Logf("%d of %d messages in memory, %d bytes", inMemory, queues*n, used)
 
 			for _, q := range names {
-				msgs, err := ch.Consume(q, "", false, false, false, false, nil)
+				msgs, err := ch.Consume(q, "c-"+q, false, false, false, false, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,8 +81,18 @@ func TestQueueMemoryBudget(t *testing.T) {
 					}
 				}
 			}
+			// Empty queues keep a chunk each for their consumers, until
+			// those are cancelled.
+			if used, _ := b.Server.QueueMemory(); used != queues*queue.BudgetChunk {
+				t.Fatalf("the budget counts %d bytes with every message delivered, want %d", used, queues*queue.BudgetChunk)
+			}
+			for _, q := range names {
+				if err := ch.Cancel("c-"+q, false); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if used, _ := b.Server.QueueMemory(); used != 0 {
-				t.Fatalf("the budget counts %d bytes with every message delivered", used)
+				t.Fatalf("the budget counts %d bytes with no messages and no consumers", used)
 			}
 		})
 	}

@@ -226,7 +226,7 @@ var (
 	ckptChangesDesc = desc("warren_store_checkpoint_changes_total", "Changes applied by checkpoints, after coalescing across batches", nil)
 	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
 	compactionsDesc = desc("warren_store_compactions_total", "Times the store's file was copied into a smaller one, giving back the space of drained messages", nil)
-	queueMemDesc    = desc("warren_queue_memory_bytes", "What the queues' ready messages in memory count against their shared budget (--queue-memory), as each queue tells it: in steps of 64 KiB, and when it empties", nil)
+	queueMemDesc    = desc("warren_queue_memory_bytes", "What the queues have reserved of their shared memory budget (--queue-memory) for ready messages in memory: what each holds, rounded up to 16 KiB steps", nil)
 	queueMemMaxDesc = desc("warren_queue_memory_limit_bytes", "The queues' shared memory budget (--queue-memory); past it they page messages out; 0 for none", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards

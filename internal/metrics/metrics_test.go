@@ -303,11 +303,12 @@ func TestStore(t *testing.T) {
 		t.Errorf("warren_store_size_bytes = %v", m["warren_store_size_bytes"])
 	}
 	// The 20 ready messages are in memory, within the default budget,
-	// which a queue tells of its memory in steps of queue.BudgetChunk.
-	// (Their properties: two bytes of flags and the delivery mode.)
+	// from which a queue reserves its memory in steps of
+	// queue.BudgetChunk. (Their properties: two bytes of flags and the
+	// delivery mode.)
 	cost := float64(queue.EntryCost(&queue.Message{Body: []byte("x"), RoutingKey: "durable", Props: make([]byte, 3)}))
-	if used, limit := m["warren_queue_memory_bytes"], m["warren_queue_memory_limit_bytes"]; used != 0 || limit != float64(server.DefaultQueueMemory()) || 20*cost >= queue.BudgetChunk {
-		t.Errorf("warren_queue_memory_bytes %v, limit %v; want 0 (20 messages of %v bytes are less than a step) and %v", used, limit, cost, server.DefaultQueueMemory())
+	if used, limit := m["warren_queue_memory_bytes"], m["warren_queue_memory_limit_bytes"]; used != queue.BudgetChunk || limit != float64(server.DefaultQueueMemory()) || 20*cost > queue.BudgetChunk {
+		t.Errorf("warren_queue_memory_bytes %v, limit %v; want one step, %v (20 messages of %v bytes), and %v", used, limit, queue.BudgetChunk, cost, server.DefaultQueueMemory())
 	}
 
 	// The histograms' buckets are cumulative and end at +Inf with the count.

@@ -6,22 +6,23 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // Files read by Limit; tests point them elsewhere.
 var (
-	meminfoPath = "/proc/meminfo"
-	cgroupPaths = []string{
-		"/sys/fs/cgroup/memory.max",                   // cgroup v2
-		"/sys/fs/cgroup/memory/memory.limit_in_bytes", // cgroup v1
-	}
+	meminfoPath    = "/proc/meminfo"
+	selfCgroupPath = "/proc/self/cgroup"
+	cgroupRoot     = "/sys/fs/cgroup"
 )
 
-// Limit returns the smaller of the machine's memory and the memory limit
-// of the process's cgroup (a container's), in bytes, and false when the
-// machine's memory cannot be read (not Linux).
+// Limit returns the smaller of the machine's memory and the memory limits
+// of the process's cgroup and the cgroups above it (a container's, or a
+// systemd unit's MemoryMax), in bytes, and false when the machine's memory
+// cannot be read (not Linux).
 func Limit() (int64, bool) {
 	b, err := os.ReadFile(meminfoPath)
 	if err != nil {
@@ -31,7 +32,7 @@ func Limit() (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	for _, p := range cgroupPaths {
+	for _, p := range cgroupFiles() {
 		if b, err := os.ReadFile(p); err == nil {
 			if n, ok := cgroupLimit(b); ok && n < total {
 				total = n
@@ -39,6 +40,42 @@ func Limit() (int64, bool) {
 		}
 	}
 	return total, true
+}
+
+// cgroupFiles returns the memory limit files of the process's cgroups
+// (from /proc/self/cgroup: cgroup v2's unified one, and v1's memory
+// controller) and of every cgroup above them, up to the root.
+func cgroupFiles() []string {
+	type hierarchy struct{ dir, file, path string }
+	hs := []hierarchy{
+		{cgroupRoot, "memory.max", "/"},
+		{filepath.Join(cgroupRoot, "memory"), "memory.limit_in_bytes", "/"},
+	}
+	if b, err := os.ReadFile(selfCgroupPath); err == nil {
+		// Lines are "id:controllers:path"; v2's is "0::path".
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
+				continue
+			}
+			switch {
+			case f[0] == "0" && f[1] == "":
+				hs[0].path = f[2]
+			case slices.Contains(strings.Split(f[1], ","), "memory"):
+				hs[1].path = f[2]
+			}
+		}
+	}
+	var files []string
+	for _, h := range hs {
+		for p := filepath.Clean(h.path); ; p = filepath.Dir(p) {
+			files = append(files, filepath.Join(h.dir, p, h.file))
+			if p == "/" {
+				break
+			}
+		}
+	}
+	return files
 }
 
 // memTotal returns MemTotal from the text of /proc/meminfo, in bytes.
