@@ -114,12 +114,16 @@ func (a *api) queueJSON(q server.QueueInfo, prev, cur *sample) map[string]any {
 		"messages_ready":          q.Ready,
 		"messages_unacknowledged": q.Unacked,
 		"message_bytes_ready":     q.ReadyBytes,
-		"messages_ready_ram":      min(q.ReadyInMemory, q.Ready),
-		"messages_paged_out":      max(q.Ready-q.ReadyInMemory, 0),
-		"consumers":               q.Consumers,
-		"message_stats":           queueStats(prev, cur, q.Name, q.Counts),
-		"policy":                  nil,
-		"exclusive_consumer_tag":  nil,
+		// Unacknowledged messages are always in memory; ready ones past
+		// the queue's window are paged out to the store.
+		"messages_ready_ram":          min(q.ReadyInMemory, q.Ready),
+		"messages_unacknowledged_ram": q.Unacked,
+		"messages_ram":                min(q.ReadyInMemory, q.Ready) + q.Unacked,
+		"messages_paged_out":          max(q.Ready-q.ReadyInMemory, 0),
+		"consumers":                   q.Consumers,
+		"message_stats":               queueStats(prev, cur, q.Name, q.Counts),
+		"policy":                      nil,
+		"exclusive_consumer_tag":      nil,
 	}
 	if q.Owner != "" {
 		m["owner_pid_details"] = map[string]any{"name": q.Owner}
