@@ -33,7 +33,7 @@ func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
 // Limit returns the budget's size in bytes.
 func (b *Budget) Limit() int64 { return b.limit }
 
-// Used returns what the queues sharing b hold now.
+// Used returns what the queues sharing b have reserved of it.
 func (b *Budget) Used() int64 { return b.used.Load() }
 
 // room returns how many more bytes a queue holding held, of which it has
