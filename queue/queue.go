@@ -641,9 +641,16 @@ type Counts struct {
 
 // Stats returns the queue's current counts.
 func (q *Queue) Stats() Stats {
+	st, _ := q.StatsInMemory()
+	return st
+}
+
+// StatsInMemory returns Stats and, from the same moment, how many of the
+// ready messages are held in memory (never more than Ready).
+func (q *Queue) StatsInMemory() (Stats, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes, Counts: q.counts}
+	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes, Counts: q.counts}, q.ready.len()
 }
 
 // Memory returns how many ready messages the queue holds in memory and

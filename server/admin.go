@@ -190,9 +190,9 @@ func (s *Server) Queue(name string) (QueueInfo, error) {
 func (r *queueRec) info() QueueInfo {
 	qi := QueueInfo{
 		Name: r.name, Durable: r.durable, Exclusive: r.exclusive, AutoDelete: r.autoDelete,
-		Arguments: r.args, Stats: r.q.Stats(),
+		Arguments: r.args,
 	}
-	qi.ReadyInMemory, _ = r.q.Memory()
+	qi.Stats, qi.ReadyInMemory = r.q.StatsInMemory()
 	if r.owner != nil {
 		qi.Owner = r.owner.name()
 	}

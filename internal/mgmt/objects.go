@@ -116,10 +116,10 @@ func (a *api) queueJSON(q server.QueueInfo, prev, cur *sample) map[string]any {
 		"message_bytes_ready":     q.ReadyBytes,
 		// Unacknowledged messages are always in memory; ready ones past
 		// the queue's window are paged out to the store.
-		"messages_ready_ram":          min(q.ReadyInMemory, q.Ready),
+		"messages_ready_ram":          q.ReadyInMemory,
 		"messages_unacknowledged_ram": q.Unacked,
-		"messages_ram":                min(q.ReadyInMemory, q.Ready) + q.Unacked,
-		"messages_paged_out":          max(q.Ready-q.ReadyInMemory, 0),
+		"messages_ram":                q.ReadyInMemory + q.Unacked,
+		"messages_paged_out":          q.Ready - q.ReadyInMemory,
 		"consumers":                   q.Consumers,
 		"message_stats":               queueStats(prev, cur, q.Name, q.Counts),
 		"policy":                      nil,

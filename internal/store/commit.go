@@ -332,12 +332,12 @@ func (s *Store) loop() {
 
 // A batch of at most rawMaxOps changes, when the last commit succeeded in
 // less than rawMaxCommit, is written and synced with raw system calls if
-// the broker runs on more than one P (rawio.go): at low load, where a confirm waits
-// for each commit, that keeps the runtime's monitor thread asleep. Under
-// load batches are larger and the log's I/O gives its P up, as the
-// runtime's system calls do, to the readers and writers; and once a
-// commit is slow or fails (a busy or failing disk), the next one goes
-// through the runtime, where a stop-the-world need not wait for it.
+// the broker runs on more than one P (rawio.go): at low load, where a
+// confirm waits for each commit, that keeps the runtime's monitor thread
+// asleep. Under load batches are larger and the log's I/O gives its P
+// up, as the runtime's system calls do, to the readers and writers; and
+// once a commit is slow or fails (a busy or failing disk), the next one
+// goes through the runtime, where a stop-the-world need not wait for it.
 const (
 	rawMaxOps    = 8
 	rawMaxCommit = 2 * time.Millisecond

@@ -66,7 +66,7 @@ func (s *Store) compactDue() bool {
 func (s *Store) compact() (swapped bool, err error) {
 	path := filepath.Join(s.dir, FileName)
 	tmp := path + compactSuffix
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeCompactionFile(s.dir); err != nil {
 		return false, fmt.Errorf("compact store: %w", err)
 	}
 	dst, err := openFile(s.dir, tmp, DefaultLockTimeout, false)
@@ -127,12 +127,13 @@ func (s *Store) syncDataDir() error {
 	return syncDir(s.dir)
 }
 
-// removeStrayCompaction removes a compaction's file left by a crash before
-// its rename. Open calls it holding the store's lock.
-func removeStrayCompaction(dir string) error {
+// removeCompactionFile removes the file a compaction writes, if it is
+// there: one left by a crash before its rename (Open calls it holding the
+// store's lock), or by a failed compaction.
+func removeCompactionFile(dir string) error {
 	err := os.Remove(filepath.Join(dir, FileName+compactSuffix))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("open store: remove an unfinished compaction: %w", err)
+		return fmt.Errorf("remove an unfinished compaction: %w", err)
 	}
 	return nil
 }

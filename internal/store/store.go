@@ -247,9 +247,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := removeStrayCompaction(dir); err != nil {
+	if err := removeCompactionFile(dir); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	var lastID uint64
 	var size int64
