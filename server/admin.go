@@ -94,8 +94,13 @@ type ConnectionInfo struct {
 	Heartbeat        time.Duration
 	// Flow is true while publisher flow control holds the connection back
 	// (RabbitMQ's state "flow").
-	Flow     bool
-	Counters Counters // this connection's message counters
+	Flow bool
+	// Blocked is true while the free disk space alarm holds the
+	// connection back after it published (RabbitMQ's state "blocked");
+	// Blocking while the alarm is raised and it has not published since
+	// ("blocking").
+	Blocked, Blocking bool
+	Counters          Counters // this connection's message counters
 }
 
 // ChannelInfo describes an open channel.
@@ -322,6 +327,8 @@ func (s *Server) Connections() []ConnectionInfo {
 		c.chanMu.Unlock()
 		ci.Counters.add(&c.stats)
 		ci.Flow = c.inFlow.Load()
+		ci.Blocked = c.blocked.Load()
+		ci.Blocking = !ci.Blocked && s.disk.on.Load()
 		out = append(out, ci)
 	}
 	return out

@@ -46,6 +46,7 @@ type conn struct {
 	clientProps     wire.Table
 	capCancelNotify bool
 	capAuthClose    bool
+	capBlocked      bool // the client takes connection.blocked and connection.unblocked
 	frameMax        uint32
 	channelMax      uint16
 	heartbeat       atomic.Int64 // negotiated interval in ns; read by the management API
@@ -61,6 +62,9 @@ type conn struct {
 	lastDeadline    time.Time
 	flowWait        <-chan struct{} // a queue this connection published to is over: wait before reading on
 	inFlow          atomic.Bool     // the reader is waiting on flowWait; read by the management API
+	blockOnAlarm    bool            // a basic.publish came during the disk alarm: wait before reading on
+	blocked         atomic.Bool     // the reader is waiting for the disk alarm to clear; read by the management API
+	closing         chan struct{}   // closed by closeAsync: ends a wait for the disk alarm
 
 	isOpen      atomic.Bool // connection.open done; read by Shutdown
 	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
@@ -193,6 +197,9 @@ func (c *conn) readLoop(handshake bool) error {
 		}
 		if c.flowWait != nil {
 			c.waitFlow()
+		}
+		if c.blockOnAlarm {
+			c.waitDiskAlarm()
 		}
 		c.armReadDeadline()
 		f, err := c.r.ReadFrame()
@@ -466,6 +473,7 @@ func (c *conn) startOk(m *wire.ConnectionStartOk) error {
 	if caps, ok := m.ClientProperties["capabilities"].(wire.Table); ok {
 		c.capCancelNotify, _ = caps["consumer_cancel_notify"].(bool)
 		c.capAuthClose, _ = caps["authentication_failure_close"].(bool)
+		c.capBlocked, _ = caps["connection.blocked"].(bool)
 	}
 	user, pass, err := parseCredentials(m.Mechanism, m.Response)
 	if err != nil {
@@ -581,6 +589,7 @@ func (c *conn) closeAsync(ae *amqpError) {
 	if !c.closeSent.CompareAndSwap(false, true) {
 		return
 	}
+	close(c.closing)
 	c.out.sendMethod(0, &wire.ConnectionClose{ReplyCode: ae.code, ReplyText: ae.text, FailingClassID: ae.classID, FailingMethodID: ae.methodID})
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 }

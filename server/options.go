@@ -55,6 +55,14 @@ type Options struct {
 	// their windows (each may still keep queue.BudgetFloor). 0 means
 	// DefaultQueueMemory(); negative means no bound but the windows.
 	QueueMemory int64
+	// DiskFreeLimit is the free disk space, in bytes, below which the file
+	// system holding DataDir raises the free disk space alarm and
+	// publishing connections are blocked, as RabbitMQ's disk_free_limit.
+	// Default 50,000,000 (RabbitMQ's 50MB); negative turns the alarm off.
+	DiskFreeLimit int64
+	// DiskFree, if set, is read in place of the file system's free space
+	// (statfs) by the free disk space alarm. For tests.
+	DiskFree func(dir string) (int64, error)
 	// StoreFault, if set, is called before every store commit; an error
 	// fails that commit as a disk error would. For tests.
 	StoreFault func() error
@@ -78,8 +86,12 @@ func DefaultOptions() Options {
 		LoopbackUsers:    []string{"guest"},
 		QueueWindow:      queue.DefaultWindow,
 		QueueMemory:      DefaultQueueMemory(),
+		DiskFreeLimit:    DefaultDiskFreeLimit,
 	}
 }
+
+// DefaultDiskFreeLimit is the default Options.DiskFreeLimit, RabbitMQ's.
+const DefaultDiskFreeLimit = 50_000_000
 
 // DefaultQueueMemory is the default QueueMemory: a fifth of the memory the
 // process may use (the machine's, or its container's limit if lower), the
@@ -139,6 +151,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueMemory == 0 {
 		o.QueueMemory = d.QueueMemory
+	}
+	switch {
+	case o.DiskFreeLimit == 0:
+		o.DiskFreeLimit = d.DiskFreeLimit
+	case o.DiskFreeLimit < 0:
+		o.DiskFreeLimit = 0 // the alarm is off
 	}
 	return o
 }

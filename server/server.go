@@ -28,6 +28,7 @@ type Server struct {
 	ln    net.Listener
 	store *store.Store
 	vhost *vhost
+	disk  *diskAlarm
 	wg    sync.WaitGroup // every goroutine the server started
 	ids   atomic.Uint64
 
@@ -64,7 +65,10 @@ func New(opts Options) (*Server, error) {
 			ln, err = net.Listen("tcp", opts.AMQPAddr)
 			if err == nil {
 				opts.Logger.Info("store recovered", "dir", opts.DataDir, "exchanges", len(rec.Exchanges), "queues", len(rec.Queues), "bindings", len(rec.Bindings), "took", time.Since(start))
-				return &Server{opts: opts, ln: ln, store: st, vhost: vh, conns: map[*conn]struct{}{}}, nil
+				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), conns: map[*conn]struct{}{}}
+				wait := s.disk.check()
+				s.startGoroutine(func() { s.disk.run(wait) })
+				return s, nil
 			}
 			err = fmt.Errorf("listen on %s: %w", opts.AMQPAddr, err)
 		} else {
@@ -125,6 +129,7 @@ func (s *Server) Serve() error {
 			channels:   map[uint16]*channel{},
 			frameMax:   wire.FrameMinSize,
 			channelMax: s.opts.ChannelMax,
+			closing:    make(chan struct{}),
 		}
 		c.r.BodyInto = c.bodyInto
 		s.mu.Lock()
@@ -154,6 +159,9 @@ func (s *Server) forget(c *conn) {
 // remaining sockets are closed at once. It is safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.shutdown {
+		close(s.disk.stop)
+	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

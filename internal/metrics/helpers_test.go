@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/internal/metrics"
+	"github.com/warrenmq/warren/server"
 	"github.com/warrenmq/warren/server/servertest"
 )
 
@@ -30,9 +31,9 @@ type broker struct {
 	metrics *httptest.Server
 }
 
-func startBroker(t *testing.T) *broker {
+func startBroker(t *testing.T, modify ...func(*server.Options)) *broker {
 	t.Helper()
-	b := servertest.Start(t)
+	b := servertest.Start(t, modify...)
 	hs := httptest.NewServer(metrics.Handler(b.Server))
 	t.Cleanup(hs.Close)
 	return &broker{Broker: b, metrics: hs}

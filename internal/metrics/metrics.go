@@ -236,6 +236,8 @@ var (
 	maxFDsDesc        = desc("rabbitmq_process_max_fds", "Open file descriptors limit", nil)
 	openTCPDesc       = desc("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", nil)
 	diskAvailDesc     = desc("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", nil)
+	diskLimitDesc     = desc("rabbitmq_disk_space_available_limit_bytes", "Free disk space low watermark in bytes (--disk-free-limit); 0 when the alarm is off", nil)
+	diskAlarmDesc     = desc("rabbitmq_alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", nil)
 	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store batch took to write to the log, fsync included", nil)
 	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes in each written store batch, after coalescing", nil)
 )
@@ -282,11 +284,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
 		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc, queueMemDesc, queueMemMaxDesc,
-		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc,
+		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc, diskLimitDesc,
 	} {
 		ch <- d
 	}
 	if !c.perObject {
+		ch <- diskAlarmDesc
 		for _, d := range channelCounters {
 			ch <- d.desc
 		}
@@ -373,6 +376,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var fs syscall.Statfs_t
 	if syscall.Statfs(c.srv.DataDir(), &fs) == nil {
 		gauge(diskAvailDesc, float64(fs.Bavail)*float64(fs.Bsize))
+	}
+	disk := c.srv.Disk()
+	gauge(diskLimitDesc, float64(disk.Limit))
+	if !c.perObject {
+		// Untyped and in the aggregated endpoint only, as RabbitMQ's.
+		alarm := 0.0
+		if disk.Alarm {
+			alarm = 1
+		}
+		ch <- prometheus.MustNewConstMetric(diskAlarmDesc, prometheus.UntypedValue, alarm)
 	}
 	gauge(buildInfoDesc, 1, server.Version, runtime.Version())
 	st := c.srv.StoreStats()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,4 +473,24 @@ func TestProcessGauges(t *testing.T) {
 	if got["rabbitmq_disk_space_available_bytes"] <= 0 {
 		t.Errorf("disk space available %v", got["rabbitmq_disk_space_available_bytes"])
 	}
+	if got["rabbitmq_disk_space_available_limit_bytes"] != server.DefaultDiskFreeLimit || got["rabbitmq_alarms_free_disk_space_watermark"] != 0 {
+		t.Errorf("disk limit %v, alarm %v; want %d and 0", got["rabbitmq_disk_space_available_limit_bytes"], got["rabbitmq_alarms_free_disk_space_watermark"], server.DefaultDiskFreeLimit)
+	}
+}
+
+// TestDiskAlarmGauge: the free disk space alarm shows as
+// rabbitmq_alarms_free_disk_space_watermark 1 while it is raised.
+func TestDiskAlarmGauge(t *testing.T) {
+	const limit = 1 << 30
+	var free atomic.Int64 // near the limit, which the broker then reads often
+	free.Store(limit + 1<<20)
+	b := startBroker(t, func(o *server.Options) {
+		o.DiskFreeLimit = limit
+		o.DiskFree = func(string) (int64, error) { return free.Load(), nil }
+	})
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0, "rabbitmq_disk_space_available_limit_bytes": limit})
+	free.Store(limit - 1<<20)
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 1})
+	free.Store(limit + 1<<20)
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0})
 }

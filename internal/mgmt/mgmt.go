@@ -170,8 +170,8 @@ func (a *api) routes() {
 	a.handle("GET /api/users/{user}", a.userOne)
 	a.handle("GET /api/permissions", a.permissions)
 	a.handle("GET /api/whoami", a.whoami)
-	a.handle("GET /api/health/checks/alarms", a.healthOK)
-	a.handle("GET /api/health/checks/local-alarms", a.healthOK)
+	a.handle("GET /api/health/checks/alarms", a.healthAlarms("There are alarms in effect in the cluster"))
+	a.handle("GET /api/health/checks/local-alarms", a.healthAlarms("There are alarms in effect on the node"))
 	a.handle("GET /api/aliveness-test/{vhost}", a.aliveness)
 
 	a.handle("GET /api/exchanges", a.exchanges)

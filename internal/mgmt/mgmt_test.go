@@ -23,11 +23,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenmq/warren/internal/mgmt"
+	"github.com/warrenmq/warren/server"
 	"github.com/warrenmq/warren/server/servertest"
 )
 
@@ -46,15 +48,18 @@ type env struct {
 	b    *servertest.Broker // nil against the reference broker
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, modify ...func(*server.Options)) *env {
 	t.Helper()
 	if refHTTP != "" {
+		if len(modify) > 0 {
+			t.Skip("needs Warren options; not run against the reference broker")
+		}
 		if refAMQP == "" {
 			t.Fatal("WARREN_REF_HTTP needs WARREN_REF_URL too")
 		}
 		return &env{t: t, base: strings.TrimSuffix(refHTTP, "/"), amqp: refAMQP}
 	}
-	b := servertest.Start(t)
+	b := servertest.Start(t, modify...)
 	hs := httptest.NewServer(mgmt.Handler(b.Server, mgmt.Options{}))
 	t.Cleanup(hs.Close)
 	return &env{t: t, base: hs.URL, amqp: b.URL, b: b}
@@ -956,4 +961,70 @@ func TestImportIsWholeOrNothing(t *testing.T) {
 	}
 	e.want(404, "GET", "/api/exchanges/%2F/whole.x", nil)
 	e.want(404, "GET", "/api/queues/%2F/whole.q1", nil)
+}
+
+// TestDiskAlarm: the node shows the free disk space alarm and its limit,
+// and connections show RabbitMQ's states during it: blocking until they
+// publish, blocked after.
+func TestDiskAlarm(t *testing.T) {
+	const limit = 1 << 30
+	var free atomic.Int64 // near the limit, which the broker then reads often
+	free.Store(limit + 1<<20)
+	e := newEnv(t, func(o *server.Options) {
+		o.DiskFreeLimit = limit
+		o.DiskFree = func(string) (int64, error) { return free.Load(), nil }
+	})
+	node := func() map[string]any { return e.getList("/api/nodes")[0] }
+	if n := node(); n["disk_free_limit"] != float64(limit) || n["disk_free_alarm"] != false || n["disk_free"] != float64(limit+1<<20) {
+		t.Fatalf("node before the alarm: disk_free %v, disk_free_limit %v, disk_free_alarm %v", n["disk_free"], n["disk_free_limit"], n["disk_free_alarm"])
+	}
+	pub := e.dial("alarm-pub")
+	e.dial("alarm-cons")
+	state := func(name string) any {
+		for _, c := range e.getList("/api/connections") {
+			if props, _ := c["client_properties"].(map[string]any); props["connection_name"] == name {
+				return c["state"]
+			}
+		}
+		t.Fatalf("no connection named %s", name)
+		return nil
+	}
+	if s := state("alarm-pub"); s != "running" {
+		t.Fatalf("state %v before the alarm, want running", s)
+	}
+	free.Store(limit - 1<<20)
+	e.eventually("the alarm", func() bool { return node()["disk_free_alarm"] == true })
+	for path, reason := range map[string]string{"alarms": "There are alarms in effect in the cluster", "local-alarms": "There are alarms in effect on the node"} {
+		var h struct {
+			Status, Reason string
+			Alarms         []struct{ Node, Resource string }
+		}
+		if err := json.Unmarshal(e.want(503, "GET", "/api/health/checks/"+path, nil), &h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != "failed" || h.Reason != reason || len(h.Alarms) != 1 || h.Alarms[0].Resource != "disk space" || h.Alarms[0].Node != node()["name"] {
+			t.Errorf("%s during the alarm: %+v", path, h)
+		}
+	}
+	if s1, s2 := state("alarm-pub"), state("alarm-cons"); s1 != "blocking" || s2 != "blocking" {
+		t.Fatalf("states %v and %v during the alarm, want blocking", s1, s2)
+	}
+	blocked := pub.NotifyBlocked(make(chan amqp.Blocking, 2))
+	if err := e.channel(pub).Publish("", "nowhere", false, false, amqp.Publishing{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(waitTimeout):
+		t.Fatal("no connection.blocked")
+	}
+	if s1, s2 := state("alarm-pub"), state("alarm-cons"); s1 != "blocked" || s2 != "blocking" {
+		t.Fatalf("states %v and %v after a publish, want blocked and blocking", s1, s2)
+	}
+	free.Store(limit + 1<<20)
+	e.eventually("the alarm to clear", func() bool { return node()["disk_free_alarm"] == false })
+	if h := e.getObject("/api/health/checks/local-alarms"); h["status"] != "ok" {
+		t.Errorf("local-alarms after the alarm: %v", h)
+	}
+	e.eventually("the publisher to run", func() bool { return state("alarm-pub") == "running" })
 }

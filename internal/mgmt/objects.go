@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/warrenmq/warren/internal/wire"
@@ -166,7 +165,12 @@ func (a *api) bindingJSON(b server.BindingInfo) map[string]any {
 
 func (a *api) connectionJSON(c server.ConnectionInfo) map[string]any {
 	state := "running"
-	if c.Flow {
+	switch {
+	case c.Blocked:
+		state = "blocked"
+	case c.Blocking:
+		state = "blocking"
+	case c.Flow:
 		state = "flow"
 	}
 	m := map[string]any{
@@ -256,15 +260,11 @@ func (a *api) overview(w http.ResponseWriter, r *http.Request) error {
 func (a *api) nodeJSON() map[string]any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	var diskFree uint64
-	var st syscall.Statfs_t
-	if syscall.Statfs(a.srv.DataDir(), &st) == nil {
-		diskFree = st.Bavail * uint64(st.Bsize)
-	}
+	disk := a.srv.Disk()
 	return map[string]any{
 		"name": a.node, "type": "disc", "running": true, "os_pid": strconv.Itoa(os.Getpid()),
 		"uptime": time.Since(a.started).Milliseconds(), "processors": runtime.NumCPU(),
-		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": diskFree, "disk_free_alarm": false,
+		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": max(disk.Free, 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
 		"rates_mode": "basic", "db_dir": a.srv.DataDir(), "partitions": []string{},
 		"run_queue": 0, "proc_used": runtime.NumGoroutine(),
 	}
@@ -341,8 +341,19 @@ func (a *api) whoami(w http.ResponseWriter, r *http.Request) error {
 	return ok(w, map[string]any{"name": user, "tags": []string{"administrator"}})
 }
 
-func (a *api) healthOK(w http.ResponseWriter, r *http.Request) error {
-	return ok(w, map[string]string{"status": "ok"})
+// healthAlarms is RabbitMQ's alarms health check: 200 and status ok, or
+// 503 naming the alarms in effect (Warren's one node has one: free disk
+// space), with reason as the reply's text.
+func (a *api) healthAlarms(reason string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !a.srv.Disk().Alarm {
+			return ok(w, map[string]string{"status": "ok"})
+		}
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "failed", "reason": reason,
+			"alarms": []map[string]string{{"node": a.node, "resource": "disk space"}},
+		})
+	}
 }
 
 // aliveness declares the queue aliveness-test, publishes a message to it

@@ -28,6 +28,10 @@ type Stats struct {
 	// Bytes is the size of the store's data as of the last commit (bbolt's
 	// high-water mark; the file itself grows in larger steps).
 	Bytes int64
+	// FreeBytes is how much of that is free pages, as of the last
+	// checkpoint: space of deleted messages that the store reuses before
+	// it grows its file.
+	FreeBytes int64
 	// CommitLatency is the distribution of the time each written
 	// transaction took, fsync included, in seconds; its Sum is CommitTime.
 	CommitLatency Histogram
@@ -82,6 +86,7 @@ type statCounters struct {
 	rawCommits           atomic.Uint64
 	commitTime           atomic.Int64 // nanoseconds
 	bytes                atomic.Int64
+	freeBytes            atomic.Int64
 	latency              [len(commitLatencyBounds) + 1]atomic.Uint64 // per bucket, then +Inf
 	batchSize            [len(batchSizeBounds) + 1]atomic.Uint64     // per bucket, then +Inf
 
@@ -126,6 +131,7 @@ func (s *Store) Stats() Stats {
 		Ops:        s.stats.ops.Load(),
 		CommitTime: time.Duration(s.stats.commitTime.Load()),
 		Bytes:      s.stats.bytes.Load(),
+		FreeBytes:  s.stats.freeBytes.Load(),
 
 		Checkpoints:       s.stats.ckpts.Load(),
 		CheckpointOps:     s.stats.ckptOps.Load(),
@@ -530,8 +536,18 @@ func (s *Store) checkpoint(group []*batch, last bool) error {
 	s.stats.ckpts.Add(1)
 	s.stats.ckptTime.Add(int64(time.Since(start)))
 	s.stats.ckptOps.Add(uint64(live))
-	s.stats.bytes.Store(size)
+	s.noteSize(s.db, size)
 	return nil
+}
+
+// FreeBytes is Stats().FreeBytes, without the rest.
+func (s *Store) FreeBytes() int64 { return s.stats.freeBytes.Load() }
+
+// noteSize records the size of db's data after a transaction, and its free
+// pages.
+func (s *Store) noteSize(db *bbolt.DB, size int64) {
+	s.stats.bytes.Store(size)
+	s.stats.freeBytes.Store(int64(db.Stats().FreeAlloc))
 }
 
 // coalescePut is where coalesce saw an entry's Put.

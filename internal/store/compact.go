@@ -98,7 +98,7 @@ func (s *Store) compact() (swapped bool, err error) {
 	s.db = dst
 	s.dbMu.Unlock()
 
-	s.stats.bytes.Store(size)
+	s.noteSize(dst, size)
 	s.stats.compactions.Add(1)
 	var errs []error
 	if err := s.syncDataDir(); err != nil {

@@ -325,7 +325,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	s.lastQueueID.Store(lastID)
-	s.stats.bytes.Store(size)
+	s.noteSize(db, size)
 	go s.loop()
 	go s.checkpointLoop()
 	opened = true

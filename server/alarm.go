@@ -1,0 +1,201 @@
+package server
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
+)
+
+// The free disk space alarm, as RabbitMQ's: while the file system holding
+// the data dir has less than Options.DiskFreeLimit bytes free, every
+// connection that publishes is blocked. Its reader stops reading (after
+// the basic.publish method: the message's header and body wait in the
+// socket) until the alarm clears, so TCP holds the publisher back, and a
+// client that announced the connection.blocked capability is told so.
+// Connections that do not publish (consumers acking, declares) carry on,
+// so queues can be drained while publishers wait. Without the alarm a
+// full disk fails every store write: the store cannot even checkpoint the
+// acks that would free space, and publishes are nacked one by one.
+//
+// The store's file does not shrink as queues drain (unless it is
+// compacted): the pages of deleted messages are kept and reused. So the
+// space the alarm weighs is the file system's free space plus the store's
+// free pages; counting only the first, an alarm raised by a backlog would
+// never clear when the backlog is consumed.
+
+// diskBlockedReason is connection.blocked's reason, RabbitMQ's words.
+const diskBlockedReason = "low on disk"
+
+const (
+	// diskCheckMin and diskCheckMax bound the wait between two readings of
+	// the free space. Within them the wait is the time writing at
+	// diskCheckRate would take to cross the limit from the last reading,
+	// so a disk far from its limit is read seldom and one near it often.
+	diskCheckMin = 100 * time.Millisecond
+	diskCheckMax = 10 * time.Second
+	// diskCheckRate is the write rate, in bytes per second, the wait
+	// allows for: faster than the broker writes on common disks.
+	diskCheckRate = 1 << 30
+)
+
+// diskCheckWait is how long the monitor waits after reading free bytes
+// against limit.
+func diskCheckWait(free, limit int64) time.Duration {
+	d := free - limit
+	if d < 0 {
+		d = -d
+	}
+	// d / diskCheckRate seconds, without overflowing for large d.
+	if d >= int64(diskCheckMax/time.Second)*diskCheckRate {
+		return diskCheckMax
+	}
+	return max(time.Duration(d)*time.Second/diskCheckRate, diskCheckMin)
+}
+
+// statfsFree is the bytes available to unprivileged users on the file
+// system holding dir, as df shows them.
+func statfsFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// diskAlarm watches the data dir's free space and holds the alarm's state.
+type diskAlarm struct {
+	dir   string
+	limit int64 // 0: never raised
+	probe func(dir string) (int64, error)
+	// storeFree is the store's free pages, in bytes (store.FreeBytes).
+	storeFree func() int64
+	log       *slog.Logger
+	stop      chan struct{} // closed by Shutdown
+	// failing says the last reading failed (logged once); New's goroutine,
+	// then run's, own it.
+	failing bool
+
+	free atomic.Int64 // the last reading, -1 before the first
+	on   atomic.Bool  // the alarm is raised; read on every publish
+
+	mu      sync.Mutex    // guards cleared
+	cleared chan struct{} // closed when the alarm clears; nil while it is not raised
+}
+
+func newDiskAlarm(opts Options, storeFree func() int64) *diskAlarm {
+	a := &diskAlarm{dir: opts.DataDir, limit: opts.DiskFreeLimit, probe: opts.DiskFree, storeFree: storeFree, log: opts.Logger, stop: make(chan struct{})}
+	if a.probe == nil {
+		a.probe = statfsFree
+	}
+	a.free.Store(-1)
+	return a
+}
+
+// run reads the free space until stop is closed, raising and clearing the
+// alarm; New has read it once already.
+func (a *diskAlarm) run(wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		t.Reset(a.check())
+	}
+}
+
+// check reads the free space once, raises or clears the alarm, and
+// returns how long to wait before the next reading.
+func (a *diskAlarm) check() time.Duration {
+	free, err := a.probe(a.dir)
+	if err != nil {
+		// The alarm stays as it was: a reading is needed to clear it.
+		if !a.failing {
+			a.log.Warn("cannot read the data dir's free disk space", "dir", a.dir, "err", err)
+		}
+		a.failing = true
+		return diskCheckMax
+	}
+	a.failing = false
+	a.free.Store(free)
+	room := free + a.storeFree()
+	a.set(room < a.limit, free, room)
+	if a.limit == 0 {
+		return diskCheckMax
+	}
+	return diskCheckWait(room, a.limit)
+}
+
+// set raises or clears the alarm.
+func (a *diskAlarm) set(on bool, free, room int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case on && a.cleared == nil:
+		a.cleared = make(chan struct{})
+		a.on.Store(true)
+		a.log.Warn("free disk space alarm raised: publishing connections are blocked", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
+	case !on && a.cleared != nil:
+		a.on.Store(false)
+		close(a.cleared)
+		a.cleared = nil
+		a.log.Info("free disk space alarm cleared", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
+	}
+}
+
+// waitCleared returns a channel closed once the alarm clears, or nil if it
+// is not raised.
+func (a *diskAlarm) waitCleared() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cleared
+}
+
+// DiskInfo is the free disk space alarm's view of the data dir.
+type DiskInfo struct {
+	// Free is the file system's available bytes at the last reading, -1
+	// if it could not be read; the alarm adds the store's free pages
+	// (StoreStats().FreeBytes) to it.
+	Free  int64
+	Limit int64 // Options.DiskFreeLimit; 0 when the alarm is off
+	Alarm bool  // publishers are blocked
+}
+
+// Disk returns the free disk space alarm's last reading and state.
+func (s *Server) Disk() DiskInfo {
+	return DiskInfo{Free: s.disk.free.Load(), Limit: s.disk.limit, Alarm: s.disk.on.Load()}
+}
+
+// waitDiskAlarm blocks the connection, which has just sent a basic.publish,
+// for as long as the free disk space alarm is raised: nothing more is read
+// from it, its heartbeats included (RabbitMQ stops watching them too; a
+// read deadline armed before the wait has passed by its end only if the
+// wait took more than a second, and armReadDeadline then arms a new one).
+// Confirms and deliveries still go out, and closing the connection from
+// the broker's side (Shutdown, the management API) ends the wait.
+func (c *conn) waitDiskAlarm() {
+	c.blockOnAlarm = false
+	cleared := c.srv.disk.waitCleared()
+	if cleared == nil {
+		return
+	}
+	c.flushConfirms()
+	c.blocked.Store(true)
+	if c.capBlocked {
+		c.out.sendMethod(0, &wire.ConnectionBlocked{Reason: diskBlockedReason})
+	}
+	select {
+	case <-cleared:
+	case <-c.closing:
+	}
+	c.blocked.Store(false)
+	if c.capBlocked && !c.closeSent.Load() {
+		c.out.sendMethod(0, &wire.ConnectionUnblocked{})
+	}
+}
