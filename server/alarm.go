@@ -49,11 +49,12 @@ func diskCheckWait(free, limit int64) time.Duration {
 	if d < 0 {
 		d = -d
 	}
-	// d / diskCheckRate seconds, without overflowing for large d.
+	// d / diskCheckRate seconds, in MiB so that the product cannot
+	// overflow.
 	if d >= int64(diskCheckMax/time.Second)*diskCheckRate {
 		return diskCheckMax
 	}
-	return max(time.Duration(d)*time.Second/diskCheckRate, diskCheckMin)
+	return max(time.Duration(d>>20)*time.Second/(diskCheckRate>>20), diskCheckMin)
 }
 
 // statfsFree is the bytes available to unprivileged users on the file
@@ -63,7 +64,11 @@ func statfsFree(dir string) (int64, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	unit := st.Frsize // what the block counts count; Bsize where unset
+	if unit == 0 {
+		unit = st.Bsize
+	}
+	return int64(st.Bavail) * unit, nil
 }
 
 // diskAlarm watches the data dir's free space and holds the alarm's state.
@@ -120,6 +125,7 @@ func (a *diskAlarm) check() time.Duration {
 			a.log.Warn("cannot read the data dir's free disk space", "dir", a.dir, "err", err)
 		}
 		a.failing = true
+		a.free.Store(-1)
 		return diskCheckMax
 	}
 	a.failing = false
@@ -135,16 +141,21 @@ func (a *diskAlarm) check() time.Duration {
 // set raises or clears the alarm.
 func (a *diskAlarm) set(on bool, free, room int64) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	raised, cleared := on && a.cleared == nil, !on && a.cleared != nil
 	switch {
-	case on && a.cleared == nil:
+	case raised:
 		a.cleared = make(chan struct{})
 		a.on.Store(true)
-		a.log.Warn("free disk space alarm raised: publishing connections are blocked", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
-	case !on && a.cleared != nil:
+	case cleared:
 		a.on.Store(false)
 		close(a.cleared)
 		a.cleared = nil
+	}
+	a.mu.Unlock()
+	switch {
+	case raised:
+		a.log.Warn("free disk space alarm raised: publishing connections are blocked", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
+	case cleared:
 		a.log.Info("free disk space alarm cleared", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
 	}
 }
@@ -159,9 +170,9 @@ func (a *diskAlarm) waitCleared() <-chan struct{} {
 
 // DiskInfo is the free disk space alarm's view of the data dir.
 type DiskInfo struct {
-	// Free is the file system's available bytes at the last reading, -1
-	// if it could not be read; the alarm adds the store's free pages
-	// (StoreStats().FreeBytes) to it.
+	// Free is the file system's available bytes at the alarm's last
+	// reading, -1 if it could not be read; the alarm adds the store's
+	// free pages (StoreStats().FreeBytes) to it.
 	Free  int64
 	Limit int64 // Options.DiskFreeLimit; 0 when the alarm is off
 	Alarm bool  // publishers are blocked
@@ -172,17 +183,29 @@ func (s *Server) Disk() DiskInfo {
 	return DiskInfo{Free: s.disk.free.Load(), Limit: s.disk.limit, Alarm: s.disk.on.Load()}
 }
 
+// DiskFreeNow reads the data dir's file system's available bytes now
+// (Options.DiskFree in tests); -1 if it cannot be read.
+func (s *Server) DiskFreeNow() int64 {
+	free, err := s.disk.probe(s.disk.dir)
+	if err != nil {
+		return -1
+	}
+	return free
+}
+
 // waitDiskAlarm blocks the connection, which has just sent a basic.publish,
 // for as long as the free disk space alarm is raised: nothing more is read
 // from it, its heartbeats included (RabbitMQ stops watching them too; a
 // read deadline armed before the wait has passed by its end only if the
 // wait took more than a second, and armReadDeadline then arms a new one).
-// Confirms and deliveries still go out, and closing the connection from
-// the broker's side (Shutdown, the management API) ends the wait.
+// Confirms, deliveries and heartbeats still go out; closing the connection
+// from the broker's side (Shutdown, the management API) ends the wait, and
+// so does a failed write (a heartbeat's, say) once the peer is gone, as in
+// RabbitMQ, where that is how a blocked connection's end is noticed.
 func (c *conn) waitDiskAlarm() {
 	c.blockOnAlarm = false
 	cleared := c.srv.disk.waitCleared()
-	if cleared == nil {
+	if cleared == nil || c.closeSent.Load() {
 		return
 	}
 	c.flushConfirms()
@@ -193,6 +216,7 @@ func (c *conn) waitDiskAlarm() {
 	select {
 	case <-cleared:
 	case <-c.closing:
+	case <-c.out.gone: // a write failed: the peer is gone
 	}
 	c.blocked.Store(false)
 	if c.capBlocked && !c.closeSent.Load() {

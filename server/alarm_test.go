@@ -248,10 +248,10 @@ func TestRawDiskAlarm(t *testing.T) {
 	c.write(t, publishX)
 	c.send(t, 1, &wire.QueueDeclare{Queue: "alarm-raw", Passive: true})
 	checkFor(t, waitTimeout, func() bool { return anyBlocked(b) })
-	// Three of the broker's heartbeats, a second apart, and none of the
-	// client's: past the two intervals after which a silent client is
-	// dropped.
-	for i := range 3 {
+	// Seven of the broker's heartbeats, which it sends every half
+	// interval, and none of the client's: 3.5 s, past the two intervals
+	// after which a silent client is dropped.
+	for i := range 7 {
 		f, err := c.readFrame()
 		if err != nil || f.Type != wire.FrameHeartbeat {
 			t.Fatalf("frame %d while blocked: type %d, err %v; want a heartbeat", i+1, f.Type, err)
@@ -285,5 +285,33 @@ func TestRawDiskAlarm(t *testing.T) {
 	case <-stopped:
 	case <-time.After(waitTimeout):
 		t.Fatal("shutdown did not end with a blocked connection")
+	}
+}
+
+// A client that goes away while blocked does not keep its connection (and
+// its exclusive queues, its unacked messages) until the alarm clears: the
+// broker's next heartbeat fails to go out, which ends the block, as in
+// RabbitMQ.
+func TestDiskAlarmPeerGone(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	b, d := diskBroker(t, limit)
+	c := dialRaw(t, b.Addr)
+	advance(t, c, stageTuning)
+	c.send(t, 0, &wire.ConnectionTuneOk{ChannelMax: c.tune.ChannelMax, FrameMax: c.tune.FrameMax, Heartbeat: 1})
+	open(t, c)
+	openChannel(t, c, 1)
+	c.send(t, 1, &wire.QueueDeclare{Queue: "alarm-gone", Exclusive: true})
+	expectMethod[*wire.QueueDeclareOk](t, c, 1)
+	setDisk(t, b, d, 0, true)
+	c.write(t, frames(methodFrame(1, &wire.BasicPublish{RoutingKey: "alarm-gone"}), headerFrame(1, wire.ClassBasic, 1), rawFrame(wire.FrameBody, 1, []byte("x"))))
+	checkFor(t, waitTimeout, func() bool { return anyBlocked(b) })
+	c.nc.Close()
+	checkFor(t, waitTimeout, func() bool { return len(b.Server.Connections()) == 0 })
+	if !b.Server.Disk().Alarm {
+		t.Fatal("the alarm cleared: the test did not test a block")
+	}
+	if _, err := b.Server.Queue("alarm-gone"); err == nil {
+		t.Fatal("the gone client's exclusive queue is still there")
 	}
 }

@@ -19,6 +19,8 @@ func TestDiskCheckWait(t *testing.T) {
 		{limit + 512<<20, 500 * time.Millisecond},
 		{limit - 512<<20, 500 * time.Millisecond},
 		{limit + 5<<30, 5 * time.Second},
+		{limit + 9<<30, 9 * time.Second},
+		{limit + 10<<30 - 1<<20, 10239 * time.Second / 1024},
 		{limit + 11<<30, diskCheckMax},
 		{1 << 62, diskCheckMax},
 	} {

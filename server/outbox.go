@@ -49,6 +49,10 @@ type outbox struct {
 	// running is set while a writer goroutine runs, or is being started;
 	// it is written under mu and read without it by signal.
 	running atomic.Bool
+	// gone is closed once the writer has closed the socket (asked to, or
+	// after a failed write: the peer is gone). A reader that is not
+	// reading (held by the disk alarm) learns of a dead peer from it.
+	gone chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	buf     []byte     // frames waiting for the writer
@@ -78,7 +82,7 @@ type outbox struct {
 // newOutbox returns nc's outbox; spawn starts its writer goroutine when
 // there is something to write.
 func newOutbox(nc net.Conn, spawn func(func())) *outbox {
-	return &outbox{nc: nc, rw: rawsock.NewWriter(nc), wake: make(chan struct{}, 1), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
+	return &outbox{nc: nc, rw: rawsock.NewWriter(nc), wake: make(chan struct{}, 1), gone: make(chan struct{}), spawn: spawn, linger: writerLinger, frameMax: wire.FrameMinSize}
 }
 
 // writeNow writes the pending frames from the calling goroutine with one
@@ -193,6 +197,9 @@ func (o *outbox) queueMethod(channel uint16, m wire.Method) {
 func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) bool {
 	if o.closed || o.connClosed && channel != 0 {
 		return false
+	}
+	if _, ok := m.(*wire.ConnectionCloseOk); o.connClosed && !ok {
+		return false // after connection.close, only its close-ok (§2.3.7)
 	}
 	switch m.(type) {
 	case *wire.ConnectionClose, *wire.ConnectionCloseOk:
@@ -390,6 +397,7 @@ func (o *outbox) run() {
 		}
 		o.mu.Unlock()
 		o.nc.Close()
+		close(o.gone)
 		return
 	}
 }

@@ -323,3 +323,40 @@ func testOutboxBodies(t *testing.T, frameMax uint32, sizes []int) {
 	o.close()
 	w.wg.Wait()
 }
+
+// TestOutboxAfterClose: once connection.close is queued, only its
+// close-ok may follow (§2.3.7): a connection.blocked queued by a reader
+// that raced the close is dropped. When the writer has closed the socket,
+// gone is closed.
+func TestOutboxAfterClose(t *testing.T) {
+	nc, client := tcpPair(t)
+	var w writers
+	o := newOutbox(nc, w.spawn)
+	o.sendMethod(0, &wire.ConnectionClose{ReplyCode: 320, ReplyText: "shutdown"})
+	o.sendMethod(0, &wire.ConnectionBlocked{Reason: "low on disk"})
+	o.sendMethod(0, &wire.ConnectionCloseOk{})
+	o.close()
+	select {
+	case <-o.gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gone not closed after the writer closed the socket")
+	}
+	w.wg.Wait()
+	r := wire.NewReader(client, wire.FrameMinSize)
+	dec := wire.NewDecoder()
+	var got []string
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			break
+		}
+		m, err := dec.DecodeMethod(f.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.MethodName())
+	}
+	if want := "connection.close connection.close-ok"; strings.Join(got, " ") != want {
+		t.Fatalf("frames %q, want %q", got, want)
+	}
+}

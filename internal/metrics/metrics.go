@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -373,9 +372,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(openTCPDesc, float64(overview.Connections))
-	var fs syscall.Statfs_t
-	if syscall.Statfs(c.srv.DataDir(), &fs) == nil {
-		gauge(diskAvailDesc, float64(fs.Bavail)*float64(fs.Bsize))
+	if free := c.srv.DiskFreeNow(); free >= 0 {
+		gauge(diskAvailDesc, float64(free))
 	}
 	disk := c.srv.Disk()
 	gauge(diskLimitDesc, float64(disk.Limit))

@@ -264,7 +264,7 @@ func (a *api) nodeJSON() map[string]any {
 	return map[string]any{
 		"name": a.node, "type": "disc", "running": true, "os_pid": strconv.Itoa(os.Getpid()),
 		"uptime": time.Since(a.started).Milliseconds(), "processors": runtime.NumCPU(),
-		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": max(disk.Free, 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
+		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": max(a.srv.DiskFreeNow(), 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
 		"rates_mode": "basic", "db_dir": a.srv.DataDir(), "partitions": []string{},
 		"run_queue": 0, "proc_used": runtime.NumGoroutine(),
 	}

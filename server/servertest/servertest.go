@@ -40,6 +40,10 @@ func Start(tb testing.TB, modify ...func(*server.Options)) *Broker {
 	opts.AMQPAddr = "127.0.0.1:0"
 	opts.DataDir = tb.TempDir()
 	opts.Logger = slog.New(slog.DiscardHandler)
+	// The free disk space alarm is off: a test is not to block its
+	// publishers on a build machine short of disk. Tests of the alarm set
+	// DiskFreeLimit (and DiskFree).
+	opts.DiskFreeLimit = -1
 	for _, m := range modify {
 		m(&opts)
 	}
