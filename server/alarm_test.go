@@ -2,40 +2,28 @@ package server_test
 
 import (
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenmq/warren/internal/wire"
-	"github.com/warrenmq/warren/server"
 	"github.com/warrenmq/warren/server/servertest"
 )
 
-// fakeDisk stands in for the data dir's file system in the free disk
-// space alarm's readings.
-type fakeDisk struct{ free atomic.Int64 }
-
-func (d *fakeDisk) read(string) (int64, error) { return d.free.Load(), nil }
-
-// diskBroker starts a broker whose free disk space alarm reads d, with a
-// limit of limit bytes, and d showing plenty of room.
-func diskBroker(t *testing.T, limit int64) (*servertest.Broker, *fakeDisk) {
+// diskBroker starts a broker whose free disk space alarm, with a limit of
+// limit bytes, reads d, which shows room near the limit (so the broker
+// reads it often).
+func diskBroker(t *testing.T, limit int64) (*servertest.Broker, *servertest.Disk) {
 	t.Helper()
-	d := &fakeDisk{}
-	d.free.Store(limit + 64<<20)
-	b := start(t, func(o *server.Options) {
-		o.DiskFreeLimit = limit
-		o.DiskFree = d.read
-	})
-	return b, d
+	d := servertest.NewDisk(limit + 64<<20)
+	return start(t, d.Alarm(limit)), d
 }
 
-// setDisk makes the fake disk show free bytes and waits for the alarm to
-// be in state on.
-func setDisk(t *testing.T, b *servertest.Broker, d *fakeDisk, free int64, on bool) {
+// setDisk makes d show free bytes and waits for the alarm to be in state
+// on.
+func setDisk(t *testing.T, b *servertest.Broker, d *servertest.Disk, free int64, on bool) {
 	t.Helper()
-	d.free.Store(free)
+	d.Set(free)
 	checkFor(t, waitTimeout, func() bool { return b.Server.Disk().Alarm == on })
 }
 
@@ -235,11 +223,7 @@ func TestRawDiskAlarm(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
 	b, d := diskBroker(t, limit)
-	c := dialRaw(t, b.Addr)
-	advance(t, c, stageTuning)
-	c.send(t, 0, &wire.ConnectionTuneOk{ChannelMax: c.tune.ChannelMax, FrameMax: c.tune.FrameMax, Heartbeat: 1})
-	open(t, c)
-	openChannel(t, c, 1)
+	c := heartbeatClient(t, b.Addr)
 	c.send(t, 1, &wire.QueueDeclare{Queue: "alarm-raw"})
 	expectMethod[*wire.QueueDeclareOk](t, c, 1)
 	setDisk(t, b, d, 0, true)
@@ -296,11 +280,7 @@ func TestDiskAlarmPeerGone(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
 	b, d := diskBroker(t, limit)
-	c := dialRaw(t, b.Addr)
-	advance(t, c, stageTuning)
-	c.send(t, 0, &wire.ConnectionTuneOk{ChannelMax: c.tune.ChannelMax, FrameMax: c.tune.FrameMax, Heartbeat: 1})
-	open(t, c)
-	openChannel(t, c, 1)
+	c := heartbeatClient(t, b.Addr)
 	c.send(t, 1, &wire.QueueDeclare{Queue: "alarm-gone", Exclusive: true})
 	expectMethod[*wire.QueueDeclareOk](t, c, 1)
 	setDisk(t, b, d, 0, true)
@@ -314,4 +294,16 @@ func TestDiskAlarmPeerGone(t *testing.T) {
 	if _, err := b.Server.Queue("alarm-gone"); err == nil {
 		t.Fatal("the gone client's exclusive queue is still there")
 	}
+}
+
+// heartbeatClient connects a raw client that asks for heartbeats every
+// second (and sends none), with channel 1 open.
+func heartbeatClient(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c := dialRaw(t, addr)
+	advance(t, c, stageTuning)
+	c.send(t, 0, &wire.ConnectionTuneOk{ChannelMax: c.tune.ChannelMax, FrameMax: c.tune.FrameMax, Heartbeat: 1})
+	open(t, c)
+	openChannel(t, c, 1)
+	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/warrenmq/warren/queue"
 	"github.com/warrenmq/warren/server"
+	"github.com/warrenmq/warren/server/servertest"
 )
 
 // TestTraffic drives known traffic through a broker and checks the values
@@ -484,15 +484,11 @@ func TestProcessGauges(t *testing.T) {
 // rabbitmq_alarms_free_disk_space_watermark 1 while it is raised.
 func TestDiskAlarmGauge(t *testing.T) {
 	const limit = 1 << 30
-	var free atomic.Int64 // near the limit, which the broker then reads often
-	free.Store(limit + 1<<20)
-	b := startBroker(t, func(o *server.Options) {
-		o.DiskFreeLimit = limit
-		o.DiskFree = func(string) (int64, error) { return free.Load(), nil }
-	})
+	disk := servertest.NewDisk(limit + 1<<20) // near the limit, which the broker then reads often
+	b := startBroker(t, disk.Alarm(limit))
 	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0, "rabbitmq_disk_space_available_limit_bytes": limit})
-	free.Store(limit - 1<<20)
+	disk.Set(limit - 1<<20)
 	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 1})
-	free.Store(limit + 1<<20)
+	disk.Set(limit + 1<<20)
 	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0})
 }

@@ -23,7 +23,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -968,12 +967,8 @@ func TestImportIsWholeOrNothing(t *testing.T) {
 // publish, blocked after.
 func TestDiskAlarm(t *testing.T) {
 	const limit = 1 << 30
-	var free atomic.Int64 // near the limit, which the broker then reads often
-	free.Store(limit + 1<<20)
-	e := newEnv(t, func(o *server.Options) {
-		o.DiskFreeLimit = limit
-		o.DiskFree = func(string) (int64, error) { return free.Load(), nil }
-	})
+	disk := servertest.NewDisk(limit + 1<<20) // near the limit, which the broker then reads often
+	e := newEnv(t, disk.Alarm(limit))
 	node := func() map[string]any { return e.getList("/api/nodes")[0] }
 	if n := node(); n["disk_free_limit"] != float64(limit) || n["disk_free_alarm"] != false || n["disk_free"] != float64(limit+1<<20) {
 		t.Fatalf("node before the alarm: disk_free %v, disk_free_limit %v, disk_free_alarm %v", n["disk_free"], n["disk_free_limit"], n["disk_free_alarm"])
@@ -992,7 +987,7 @@ func TestDiskAlarm(t *testing.T) {
 	if s := state("alarm-pub"); s != "running" {
 		t.Fatalf("state %v before the alarm, want running", s)
 	}
-	free.Store(limit - 1<<20)
+	disk.Set(limit - 1<<20)
 	e.eventually("the alarm", func() bool { return node()["disk_free_alarm"] == true })
 	for path, reason := range map[string]string{"alarms": "There are alarms in effect in the cluster", "local-alarms": "There are alarms in effect on the node"} {
 		var h struct {
@@ -1021,7 +1016,7 @@ func TestDiskAlarm(t *testing.T) {
 	if s1, s2 := state("alarm-pub"), state("alarm-cons"); s1 != "blocked" || s2 != "blocking" {
 		t.Fatalf("states %v and %v after a publish, want blocked and blocking", s1, s2)
 	}
-	free.Store(limit + 1<<20)
+	disk.Set(limit + 1<<20)
 	e.eventually("the alarm to clear", func() bool { return node()["disk_free_alarm"] == false })
 	if h := e.getObject("/api/health/checks/local-alarms"); h["status"] != "ok" {
 		t.Errorf("local-alarms after the alarm: %v", h)
