@@ -55,10 +55,11 @@ type Options struct {
 	// their windows (each may still keep queue.BudgetFloor). 0 means
 	// DefaultQueueMemory(); negative means no bound but the windows.
 	QueueMemory int64
-	// DiskFreeLimit is the free disk space, in bytes, below which the file
-	// system holding DataDir raises the free disk space alarm and
-	// publishing connections are blocked, as RabbitMQ's disk_free_limit.
-	// Default 50,000,000 (RabbitMQ's 50MB); negative turns the alarm off.
+	// DiskFreeLimit is the room, in bytes, below which the free disk space
+	// alarm blocks publishing connections, as RabbitMQ's disk_free_limit:
+	// the free space of the file system holding DataDir plus the store's
+	// free pages (which it reuses before growing its file). Default
+	// 50,000,000 (RabbitMQ's 50MB); negative turns the alarm off.
 	DiskFreeLimit int64
 	// DiskFree, if set, is read in place of the file system's free space
 	// (statfs) by the free disk space alarm. For tests.

@@ -66,7 +66,7 @@ func run(args []string) error {
 	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
 	queueMemory := fs.Int64("queue-memory", d.QueueMemory, "bytes of ready messages all queues keep in memory together, past which they page out as past their windows (default: a fifth of the machine's or container's memory); negative for no bound but the windows")
-	diskFreeLimit := fs.Int64("disk-free-limit", d.DiskFreeLimit, "free bytes on the data dir's file system below which publishing connections are blocked until space is freed (RabbitMQ's disk_free_limit); 0 turns the alarm off")
+	diskFreeLimit := fs.Int64("disk-free-limit", d.DiskFreeLimit, "free bytes on the data dir's file system, counting the store's reusable free pages, below which publishing connections are blocked until space is freed (RabbitMQ's disk_free_limit); 0 turns the alarm off")
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	frameMax := fs.Uint("frame-max", uint(d.FrameMax), "frame_max offered to clients in connection.tune, bytes (at least 4096)")
