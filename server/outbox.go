@@ -195,11 +195,9 @@ func (o *outbox) queueMethod(channel uint16, m wire.Method) {
 // encoded (a string too long for a shortstr), and then the content that
 // would follow it must not be sent either.
 func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) bool {
-	if o.closed || o.connClosed && channel != 0 {
+	// After connection.close, only its close-ok (§2.3.7).
+	if o.closed || o.connClosed && (channel != 0 || !isCloseOk(m)) {
 		return false
-	}
-	if _, ok := m.(*wire.ConnectionCloseOk); o.connClosed && !ok {
-		return false // after connection.close, only its close-ok (§2.3.7)
 	}
 	switch m.(type) {
 	case *wire.ConnectionClose, *wire.ConnectionCloseOk:
@@ -211,6 +209,11 @@ func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) bool {
 	}
 	o.buf = b
 	return true
+}
+
+func isCloseOk(m wire.Method) bool {
+	_, ok := m.(*wire.ConnectionCloseOk)
+	return ok
 }
 
 // appendContentLocked queues a content header and body frames.

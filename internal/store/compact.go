@@ -47,12 +47,10 @@ var (
 	compactRetry = 10 * time.Minute
 )
 
-// compactDue reports whether the file is worth compacting: db's free page
-// counts are those of the last checkpoint's transaction. The checkpointer
-// calls it.
+// compactDue reports whether the file is worth compacting, by the sizes
+// the last checkpoint noted (noteSize). The checkpointer calls it.
 func (s *Store) compactDue() bool {
-	st := s.db.Stats()
-	free := int64(st.FreeAlloc)
+	free := s.stats.freeBytes.Load()
 	live := s.stats.bytes.Load() - free
 	return free >= compactMinFree && free >= compactFreeRatio*live && live <= compactMaxLive
 }
