@@ -248,6 +248,15 @@ func (q *Queue) settleBudgetLocked() {
 	}
 }
 
+// Paged reports whether some of q's ready messages are paged out, on disk
+// or waiting to be written there: a message published to q now is
+// written to its store too.
+func (q *Queue) Paged() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pagedLocked()
+}
+
 // pagedLocked reports whether some ready messages are on disk or in the
 // spill: a new message must then join the spill, behind them.
 func (q *Queue) pagedLocked() bool { return q.disk.n > 0 || q.spill.len() > 0 }

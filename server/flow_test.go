@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"encoding/binary"
 	"sync"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenmq/warren/server"
@@ -89,5 +91,96 @@ func TestFlowControlSameConnection(t *testing.T) {
 		if err := d.Ack(false); err != nil {
 			t.Fatalf("ack %d: %v", i, err)
 		}
+	}
+}
+
+// TestStoreFlowControl: a publisher without confirms whose messages the
+// store must write (persistent ones to a durable queue, or transient ones
+// that a queue without consumers pages out) is held back, its connection
+// in state flow, while bbolt is behind (its checkpoints blocked), instead
+// of the broker keeping all it sends in memory. Once bbolt catches up
+// every message arrives, in order.
+func TestStoreFlowControl(t *testing.T) {
+	t.Run("persistent", func(t *testing.T) { testStoreFlowControl(t, true) })
+	t.Run("paged", func(t *testing.T) { testStoreFlowControl(t, false) })
+}
+
+func testStoreFlowControl(t *testing.T, persistent bool) {
+	release := make(chan struct{})
+	var once sync.Once
+	b := start(t, func(o *server.Options) {
+		if !persistent {
+			o.QueueWindow = 64 << 10 // the default holds all in memory
+		}
+		o.StoreCheckpointFault = func() error {
+			<-release
+			return nil
+		}
+	})
+	needWarren(t, b)
+	releaseStore := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseStore) // before the broker's shutdown
+	pubConn, subConn := dial(t, b.URL), dial(t, b.URL)
+	pub, sub := mustChannel(t, pubConn), mustChannel(t, subConn)
+	q := "flow-transient"
+	mode := amqp.Transient
+	if persistent {
+		q, mode = "flow-persistent", amqp.Persistent
+	}
+	if _, err := pub.QueueDeclare(q, persistent, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// 60 MiB, against a backlog bound of 24 MiB (store.maxBacklog).
+	const n, size, bound = 240, 256 << 10, 24 << 20
+	published := make(chan error, 1)
+	go func() {
+		for i := range n {
+			body := make([]byte, size)
+			binary.BigEndian.PutUint32(body, uint32(i))
+			if err := pub.Publish("", q, false, false, amqp.Publishing{Body: body, DeliveryMode: mode}); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	inFlow := func() bool {
+		for _, c := range b.Server.Connections() {
+			if c.Flow {
+				return true
+			}
+		}
+		return false
+	}
+	if !poll(30*time.Second, inFlow) {
+		info, _ := b.Server.Queue(q)
+		t.Fatalf("the publisher was never held back; the queue holds %d messages (%d MiB)", info.Ready, info.Ready*size>>20)
+	}
+	info, err := b.Server.Queue(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A held reader lets one more frame in per pause (a second) or as a
+	// checkpoint lets others go: well under n.
+	if limit := bound/size + n/8; info.Ready > limit {
+		t.Errorf("%d messages in the queue with bbolt blocked; flow control should hold them near %d", info.Ready, bound/size)
+	}
+	t.Logf("held back with %d messages in the queue (bound %d)", info.Ready, bound/size)
+
+	releaseStore()
+	deliveries := consume(t, sub, q, true)
+	for i := range n {
+		select {
+		case d := <-deliveries:
+			if got := binary.BigEndian.Uint32(d.Body); len(d.Body) != size || got != uint32(i) {
+				t.Fatalf("message %d: %d bytes, numbered %d", i, len(d.Body), got)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("message %d never arrived", i)
+		}
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
 	}
 }

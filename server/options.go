@@ -67,6 +67,10 @@ type Options struct {
 	// StoreFault, if set, is called before every store commit; an error
 	// fails that commit as a disk error would. For tests.
 	StoreFault func() error
+	// StoreCheckpointFault, if set, is called before every checkpoint of
+	// the store's log into bbolt; an error fails it, and it is retried.
+	// For tests, which may also block in it to stand for a slow disk.
+	StoreCheckpointFault func() error
 }
 
 // DefaultOptions returns a fresh Options with every default filled in.

@@ -48,7 +48,7 @@ func New(opts Options) (*Server, error) {
 	if opts.FrameMax < wire.FrameMinSize {
 		return nil, fmt.Errorf("warren: frame max %d is below the minimum %d", opts.FrameMax, wire.FrameMinSize)
 	}
-	st, err := store.Open(opts.DataDir, store.Options{Logger: opts.Logger, Fault: opts.StoreFault})
+	st, err := store.Open(opts.DataDir, store.Options{Logger: opts.Logger, Fault: opts.StoreFault, CheckpointFault: opts.StoreCheckpointFault})
 	if err != nil {
 		return nil, fmt.Errorf("warren: %w", err)
 	}

@@ -55,6 +55,10 @@ type batch struct {
 	id   uint64
 	ops  []op
 	live int // ops not cancelled
+	// bytes is what the live ops hold in memory until they are
+	// checkpointed (opBytes): the backlog publishers are held back by
+	// (flow.go).
+	bytes int64
 	// waiters are told once the batch is in bbolt (Watch): Load sees it.
 	waiters []queue.Waiter
 	// syncWaiters are told once the batch is on disk (WatchSynced).
@@ -103,7 +107,7 @@ func (b *batch) reset(id uint64) {
 	b.waiters = b.waiters[:0]
 	clear(b.syncWaiters)
 	b.syncWaiters = b.syncWaiters[:0]
-	b.live, b.wanted, b.wantApplied = 0, false, false
+	b.live, b.bytes, b.wanted, b.wantApplied = 0, 0, false, false
 	b.failed, b.lastFailed, b.lsn = false, 0, 0
 	if len(b.entries) > maxKeptOps {
 		b.entries = make(map[entryKey]pendingEntry)
@@ -116,11 +120,13 @@ func (b *batch) reset(id uint64) {
 func (b *batch) add(o op) int {
 	b.ops = append(b.ops, o)
 	b.live++
+	b.bytes += opBytes(&o)
 	return len(b.ops)
 }
 
 // cancel drops the op at index i-1.
 func (b *batch) cancel(i int) {
+	b.bytes -= opBytes(&b.ops[i-1])
 	b.ops[i-1] = op{}
 	b.live--
 }
@@ -132,6 +138,7 @@ func (s *Store) logLocked(o op) uint64 {
 	if !s.closed {
 		s.kickLocked()
 		b.add(o)
+		s.pendingBytes.Store(b.bytes)
 	}
 	return b.id
 }
@@ -212,6 +219,7 @@ func (s *Store) Put(id, seq uint64, m *queue.Message, expiresAt int64, transient
 	}
 	pe.put = b.add(op{kind: opPut, transient: transient, delivered: delivered, id: id, seq: seq, expiresAt: expiresAt, msg: m})
 	b.entries[k] = pe
+	s.pendingBytes.Store(b.bytes)
 	return b.id
 }
 
@@ -239,6 +247,7 @@ func (s *Store) Delivered(id, seq uint64) uint64 {
 	s.kickLocked()
 	pe.delivered = b.add(op{kind: opDelivered, id: id, seq: seq})
 	b.entries[k] = pe
+	s.pendingBytes.Store(b.bytes)
 	return b.id
 }
 
@@ -260,6 +269,7 @@ func (s *Store) Delete(id, seq uint64) uint64 {
 		if pe.put != 0 {
 			b.cancel(pe.put)
 			delete(b.entries, k)
+			s.pendingBytes.Store(b.bytes)
 			return b.id
 		}
 		delete(b.entries, k)

@@ -169,21 +169,17 @@ const (
 // (see loop).
 const maxUnapplied = 2 * checkpointBytes
 
-// batchBytes is the message bytes ops hold (transient writes included:
-// they too stay in memory until checkpointed), and the other ops' size
-// roughly.
-func batchBytes(ops []op) int64 {
-	var n int64
-	for i := range ops {
-		o := &ops[i]
-		switch {
-		case o.kind == opPut && o.msg != nil:
-			n += int64(len(o.msg.Body) + len(o.msg.Props) + 32)
-		case o.kind != opNone:
-			n += 32
-		}
+// opBytes is what o holds in memory until it is checkpointed: a message's
+// bytes (transient writes included: they too stay in memory until then),
+// and the other ops' size roughly. A batch keeps the sum for its live ops.
+func opBytes(o *op) int64 {
+	switch {
+	case o.kind == opPut && o.msg != nil:
+		return int64(len(o.msg.Body) + len(o.msg.Props) + 32)
+	case o.kind != opNone:
+		return 32
 	}
-	return n
+	return 0
 }
 
 // lazyDelay is how long the logger lets a batch that no one waits for
@@ -242,6 +238,8 @@ func (s *Store) loop() {
 		b := s.pending
 		spare.id = b.id + 1
 		s.pending = spare
+		s.writingBytes.Store(b.bytes)
+		s.pendingBytes.Store(0)
 		closing := s.closing
 		s.closed = closing
 		s.mu.Unlock()
@@ -263,9 +261,11 @@ func (s *Store) loop() {
 				}
 			}
 			if err == nil {
-				s.groupBytes += batchBytes(b.ops)
+				s.groupBytes += b.bytes
 			}
 		}
+		s.writingBytes.Store(0)
+		s.loggedBytes.Store(s.groupBytes + s.applyingBytes)
 		if err != nil {
 			lastFailed = id
 			b.failed = true
@@ -295,6 +295,7 @@ func (s *Store) loop() {
 		s.logMu.Unlock()
 
 		if err != nil {
+			s.resumeFlow() // the failed batch's bytes are dropped
 			s.stats.failed.Add(1)
 			failures++
 			lastCommit = -1
@@ -447,6 +448,7 @@ func (s *Store) checkpointLoop() {
 		s.finish(group, done)
 		s.logMu.Lock()
 		s.applyingBytes = 0
+		s.loggedBytes.Store(s.groupBytes)
 		s.ckptDone.Broadcast()
 		for _, b := range group {
 			b.reset(0)
@@ -455,6 +457,7 @@ func (s *Store) checkpointLoop() {
 			}
 		}
 		s.logMu.Unlock()
+		s.resumeFlow()
 		clear(group)
 		if done {
 			return

@@ -32,9 +32,12 @@
 // one ordinary bbolt transaction that also records the last log record it
 // holds, and tells the batches' Watch waiters (queues, which then read the
 // entries back with Load) and Wait. The logger waits while more than
-// maxUnapplied bytes of messages are logged and not yet checkpointed, so
-// the memory that holds them stays bounded. A message published and settled
-// between two checkpoints never reaches bbolt. Open applies whatever log
+// maxUnapplied bytes of messages are logged and not yet checkpointed, and
+// the store is Over while more than maxBacklog wait in all (logged or
+// still pending): the broker then stops reading from the connections that
+// publish into it (flow.go). So the memory that holds them stays bounded,
+// even with publishers that do not wait for confirms. A message published
+// and settled between two checkpoints never reaches bbolt. Open applies whatever log
 // records bbolt lacks before anything else reads the file, so a crash loses
 // nothing that was synced.
 //

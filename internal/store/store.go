@@ -63,6 +63,11 @@ type Options struct {
 	// error fails that batch exactly as a write error from the disk would
 	// (the transaction is rolled back). For tests.
 	Fault func() error
+	// CheckpointFault, if set, is called at the start of every checkpoint,
+	// in its bbolt transaction; a non-nil error fails the checkpoint as a
+	// bbolt error would (it is retried). For tests, which may also block
+	// in it to stand for a slow disk.
+	CheckpointFault func() error
 }
 
 // Store is the broker's disk state: one bbolt file holding durable topology
@@ -125,8 +130,9 @@ type Store struct {
 	wal *wal
 	// group is the batches the logger has finished (logged or failed)
 	// since the checkpointer last took them, in order; groupBytes is the
-	// message bytes they hold (batchBytes), and applyingBytes those of the
-	// group the checkpointer is applying.
+	// bytes they hold (batch.bytes), and applyingBytes those of the group
+	// the checkpointer is applying. loggedBytes is their sum, stored
+	// whenever it changes, for Over.
 	group                     []*batch
 	groupBytes, applyingBytes int64
 	// ckptDone is signalled (on logMu) when a checkpoint ends: the logger
@@ -140,6 +146,16 @@ type Store struct {
 	// free is batches to reuse as the pending one.
 	free []*batch
 
+	// pendingBytes is pending.bytes, stored under mu whenever it changes;
+	// writingBytes, the bytes of the batch the logger is writing;
+	// loggedBytes, groupBytes+applyingBytes, stored under logMu. Over
+	// reads them without a lock (flow.go).
+	pendingBytes, writingBytes, loggedBytes atomic.Int64
+	flowMu                                  sync.Mutex // guards flow; a leaf
+	// flow is closed once the backlog is down to flowResume; nil until
+	// Throttle asks for it.
+	flow chan struct{}
+
 	// pauseCheckpoints keeps the checkpointer from starting one until the
 	// store closes. For tests: with it, bbolt's file stays as it is and a
 	// copy of the directory is what a crash would leave.
@@ -147,8 +163,8 @@ type Store struct {
 	// closingNow is set by Close: the logger stops waiting for the
 	// checkpointer, so a failing disk cannot keep Close waiting.
 	closingNow atomic.Bool
-	// ckptFault, if set (tests, before any change is logged), fails
-	// checkpoints as a bbolt error would.
+	// ckptFault (Options.CheckpointFault; tests may set it before any
+	// change is logged) fails checkpoints as a bbolt error would.
 	ckptFault func() error
 
 	// ckptWake wakes the checkpointer (buffered, one slot).
@@ -279,6 +295,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		dirLock:      dirLock,
 		log:          log,
 		fault:        opts.Fault,
+		ckptFault:    opts.CheckpointFault,
 		pending:      newBatch(1),
 		ckptWake:     make(chan struct{}, 1),
 		loopDone:     make(chan struct{}),
@@ -380,6 +397,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		<-s.loopDone
 		s.lazyTimer.Stop()
+		s.resumeFlow() // Over is false from closingNow on: let everyone go
 		s.closeErr = errors.Join(s.wal.close(), s.db.Close(), s.dirLock.Close())
 	})
 	return s.closeErr

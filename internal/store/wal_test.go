@@ -465,7 +465,7 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 	flush(t, s)
 	s.pauseCheckpoints.Store(true)
 	m := msg("m", 1<<20)
-	per := batchBytes([]op{{kind: opPut, msg: m}})
+	per := opBytes(&op{kind: opPut, msg: m})
 	n := uint64(maxUnapplied/per + 1)
 	for seq := uint64(1); seq <= n; seq++ { // a batch each, the last over the bound
 		putSynced(t, s, q.ID, seq, m)

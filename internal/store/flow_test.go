@@ -1,0 +1,105 @@
+package store
+
+import (
+	"testing"
+	"time"
+)
+
+// TestStoreFlow: with bbolt behind (checkpoints paused), the store is Over
+// once more than maxBacklog bytes wait in memory, and Throttle's channel
+// stays open until a checkpoint brings the backlog down; then it is
+// closed and the store is no longer Over. Deletes of messages still in
+// the pending batch take their bytes back out of the backlog.
+func TestStoreFlow(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	s.pauseCheckpoints.Store(true)
+	m := msg("m", 1<<20)
+	per := opBytes(&op{kind: opPut, msg: m})
+	n := uint64(maxBacklog / per)
+	for seq := uint64(1); seq <= n; seq++ {
+		s.Put(q.ID, seq, m, 0, false)
+		if s.Over() {
+			t.Fatalf("Over after %d bytes, bound %d", seq*uint64(per), maxBacklog)
+		}
+	}
+	if ch := s.Throttle(); ch != nil {
+		t.Fatal("Throttle gave a channel with the store not Over")
+	}
+	s.Put(q.ID, n+1, m, 0, false)
+	// The bytes are counted as the logger moves the pending batch to the
+	// log: wait for it to be Over, polling.
+	for deadline := time.Now().Add(10 * time.Second); !s.Over(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not Over with %d bytes waiting, bound %d", s.backlog(), maxBacklog)
+		}
+	}
+	ch := s.Throttle()
+	if ch == nil {
+		t.Fatal("Throttle gave no channel with the store Over")
+	}
+	// A put and its delete in the pending batch cancel out, bytes too.
+	before := s.pendingBytes.Load()
+	s.Put(q.ID, n+2, m, 0, false)
+	s.Delete(q.ID, n+2)
+	if after := s.pendingBytes.Load(); after != before {
+		t.Errorf("pending bytes %d after a put and its delete, %d before", after, before)
+	}
+	select {
+	case <-ch:
+		t.Fatal("Throttle's channel closed with checkpoints paused")
+	default:
+	}
+	s.pauseCheckpoints.Store(false)
+	s.wakeCheckpointer()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Throttle's channel still open after checkpoints resumed, backlog %d", s.backlog())
+	}
+	if s.Over() {
+		t.Errorf("Over after the backlog went down to %d", s.backlog())
+	}
+	flush(t, s)
+	if es := load(t, s, q.ID); uint64(len(es)) != n+1 {
+		t.Fatalf("%d entries, want %d", len(es), n+1)
+	}
+	if b := s.backlog(); b != 0 {
+		t.Errorf("backlog %d with everything checkpointed", b)
+	}
+}
+
+// TestStoreFlowClose: Close lets publishers held back by Throttle go, even
+// with bbolt failing.
+func TestStoreFlowClose(t *testing.T) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	s.ckptFault = func() error { return errInjected }
+	m := msg("m", 1<<20)
+	for seq := uint64(1); !s.Over(); seq++ {
+		s.Put(q.ID, seq, m, 0, true)
+		if seq > 10*maxBacklog/(1<<20) {
+			t.Fatalf("not Over after %d messages of 1 MiB, bound %d", seq, maxBacklog)
+		}
+		if seq%8 == 0 {
+			time.Sleep(time.Millisecond) // let the logger move the batch
+		}
+	}
+	ch := s.Throttle()
+	if ch == nil {
+		t.Fatal("Throttle gave no channel with the store Over")
+	}
+	s.Close()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Throttle's channel still open after Close")
+	}
+	if s.Over() || s.Throttle() != nil {
+		t.Error("a closed store is Over")
+	}
+}
