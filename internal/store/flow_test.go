@@ -11,13 +11,7 @@ import (
 // closed and the store is no longer Over. Deletes of messages still in
 // the pending batch take their bytes back out of the backlog.
 func TestStoreFlow(t *testing.T) {
-	s := openTest(t, "", Options{})
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
-	flush(t, s)
-	s.pauseCheckpoints.Store(true)
-	m := msg("m", 1<<20)
-	per := opBytes(&op{kind: opPut, msg: m})
+	s, q, m, per := pausedStore(t)
 	n := uint64(maxBacklog / per)
 	for seq := uint64(1); seq <= n; seq++ {
 		s.Put(q.ID, seq, m, 0, false)

@@ -183,3 +183,16 @@ func (r *recorder) Committed(batch, lastFailed uint64) {
 	r.mu.Unlock()
 	r.ch <- call{batch, lastFailed}
 }
+
+// pausedStore opens a store with one queue declared and its checkpoints
+// paused, and returns a message of 1 MiB and the bytes it counts while it
+// waits for bbolt (opBytes).
+func pausedStore(t testing.TB) (*Store, QueueRecord, *queue.Message, int64) {
+	s := openTest(t, "", Options{})
+	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
+	s.PutQueue(q)
+	flush(t, s)
+	s.pauseCheckpoints.Store(true)
+	m := msg("m", 1<<20)
+	return s, q, m, opBytes(&op{kind: opPut, msg: m})
+}

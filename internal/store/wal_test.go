@@ -459,13 +459,7 @@ func TestStaleLogIgnored(t *testing.T) {
 // (and the batch that crossed it) ahead of bbolt, so what waits in memory
 // for a checkpoint is bounded; what comes after waits for a checkpoint.
 func TestLoggerWaitsForCheckpoints(t *testing.T) {
-	s := openTest(t, "", Options{})
-	q := QueueRecord{Name: "q", ID: s.NewQueueID()}
-	s.PutQueue(q)
-	flush(t, s)
-	s.pauseCheckpoints.Store(true)
-	m := msg("m", 1<<20)
-	per := opBytes(&op{kind: opPut, msg: m})
+	s, q, m, per := pausedStore(t)
 	n := uint64(maxUnapplied/per + 1)
 	for seq := uint64(1); seq <= n; seq++ { // a batch each, the last over the bound
 		putSynced(t, s, q.ID, seq, m)
