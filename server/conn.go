@@ -168,16 +168,19 @@ func (c *conn) throttle(r *queueRec) {
 
 // waitFlow is publisher flow control: the reader stops reading, so TCP
 // holds the publisher back, until the queue it published to is no longer
-// over (see queue.Queue.Throttle), at most maxFlowPause. RabbitMQ's credit
+// over (see queue.Queue.Throttle) or the store has caught up
+// (store.Store.Throttle), at most maxFlowPause. RabbitMQ's credit
 // flow does the same, with the connection shown in state "flow".
 func (c *conn) waitFlow() {
 	f := c.flowWait
 	c.flowWait = nil
+	c.flushConfirms() // what is already confirmed need not wait too
 	c.inFlow.Store(true)
 	t := time.NewTimer(maxFlowPause)
 	select {
 	case <-f:
 	case <-t.C:
+	case <-c.closing:
 	}
 	t.Stop()
 	c.inFlow.Store(false)

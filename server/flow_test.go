@@ -99,13 +99,15 @@ func TestFlowControlSameConnection(t *testing.T) {
 // that a queue without consumers pages out) is held back, its connection
 // in state flow, while bbolt is behind (its checkpoints blocked), instead
 // of the broker keeping all it sends in memory. Once bbolt catches up
-// every message arrives, in order.
+// every message arrives, in order. A connection that consumes from the
+// queue is held back too (its acks do not help bbolt catch up).
 func TestStoreFlowControl(t *testing.T) {
-	t.Run("persistent", func(t *testing.T) { testStoreFlowControl(t, true) })
-	t.Run("paged", func(t *testing.T) { testStoreFlowControl(t, false) })
+	t.Run("persistent", func(t *testing.T) { testStoreFlowControl(t, true, false) })
+	t.Run("paged", func(t *testing.T) { testStoreFlowControl(t, false, false) })
+	t.Run("own consumer", func(t *testing.T) { testStoreFlowControl(t, true, true) })
 }
 
-func testStoreFlowControl(t *testing.T, persistent bool) {
+func testStoreFlowControl(t *testing.T, persistent, ownConsumer bool) {
 	release := make(chan struct{})
 	var once sync.Once
 	b := start(t, func(o *server.Options) {
@@ -120,7 +122,11 @@ func testStoreFlowControl(t *testing.T, persistent bool) {
 	needWarren(t, b)
 	releaseStore := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(releaseStore) // before the broker's shutdown
-	pubConn, subConn := dial(t, b.URL), dial(t, b.URL)
+	pubConn := dial(t, b.URL)
+	subConn := pubConn
+	if !ownConsumer {
+		subConn = dial(t, b.URL)
+	}
 	pub, sub := mustChannel(t, pubConn), mustChannel(t, subConn)
 	q := "flow-transient"
 	mode := amqp.Transient
@@ -129,6 +135,15 @@ func testStoreFlowControl(t *testing.T, persistent bool) {
 	}
 	if _, err := pub.QueueDeclare(q, persistent, false, false, false, nil); err != nil {
 		t.Fatal(err)
+	}
+	var deliveries <-chan amqp.Delivery
+	if ownConsumer {
+		// It takes the first message and acks nothing until bbolt is
+		// let go: the queue is over its window meanwhile.
+		if err := sub.Qos(1, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		deliveries = consume(t, sub, q, false)
 	}
 
 	// 60 MiB, against a backlog bound of 24 MiB (store.maxBacklog).
@@ -169,12 +184,19 @@ func testStoreFlowControl(t *testing.T, persistent bool) {
 	t.Logf("held back with %d messages in the queue (bound %d)", info.Ready, bound/size)
 
 	releaseStore()
-	deliveries := consume(t, sub, q, true)
+	if !ownConsumer {
+		deliveries = consume(t, sub, q, true)
+	}
 	for i := range n {
 		select {
 		case d := <-deliveries:
 			if got := binary.BigEndian.Uint32(d.Body); len(d.Body) != size || got != uint32(i) {
 				t.Fatalf("message %d: %d bytes, numbered %d", i, len(d.Body), got)
+			}
+			if ownConsumer {
+				if err := d.Ack(false); err != nil {
+					t.Fatal(err)
+				}
 			}
 		case <-time.After(time.Minute):
 			t.Fatalf("message %d never arrived", i)

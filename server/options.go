@@ -67,9 +67,11 @@ type Options struct {
 	// StoreFault, if set, is called before every store commit; an error
 	// fails that commit as a disk error would. For tests.
 	StoreFault func() error
-	// StoreCheckpointFault, if set, is called before every checkpoint of
-	// the store's log into bbolt; an error fails it, and it is retried.
-	// For tests, which may also block in it to stand for a slow disk.
+	// StoreCheckpointFault, if set, is called at the start of every
+	// checkpoint of the store's log into bbolt that has changes to apply,
+	// inside its bbolt transaction; an error fails the checkpoint, and it
+	// is retried. For tests, which may also block in it (holding bbolt's
+	// write lock) to stand for a slow disk.
 	StoreCheckpointFault func() error
 }
 

@@ -253,13 +253,14 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 	var lo, hi uint64 // the lowest and highest store batches holding a write of m
 	for _, r := range routed {
 		batch, err := r.q.Publish(m)
-		if ch.c.flowWait == nil {
-			if r.q.Over() {
-				ch.c.throttle(r)
-			} else if st := ch.c.srv.store; st.Over() && (batch != 0 || r.q.Paged()) {
-				// m was written to a store that is behind.
-				ch.c.flowWait = st.Throttle()
-			}
+		if r.q.Over() && ch.c.flowWait == nil {
+			ch.c.throttle(r)
+		}
+		// m was written to a store that is behind: this holds a
+		// connection that consumes from r too, as its acks do not help
+		// the store catch up.
+		if st := ch.c.srv.store; st.Over() && ch.c.flowWait == nil && (batch != 0 || r.q.Paged()) {
+			ch.c.flowWait = st.Throttle()
 		}
 		switch err {
 		case nil:

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"sync/atomic"
+
 	"github.com/warrenmq/warren/queue"
 )
 
@@ -56,9 +58,10 @@ type batch struct {
 	ops  []op
 	live int // ops not cancelled
 	// bytes is what the live ops hold in memory until they are
-	// checkpointed (opBytes): the backlog publishers are held back by
-	// (flow.go).
-	bytes int64
+	// checkpointed (opBytes); add and cancel add the change to backlog,
+	// the store's count of those bytes over every batch (flow.go).
+	bytes   int64
+	backlog *atomic.Int64
 	// waiters are told once the batch is in bbolt (Watch): Load sees it.
 	waiters []queue.Waiter
 	// syncWaiters are told once the batch is on disk (WatchSynced).
@@ -78,8 +81,8 @@ type batch struct {
 	entries map[entryKey]pendingEntry
 }
 
-func newBatch(id uint64) *batch {
-	return &batch{id: id, entries: make(map[entryKey]pendingEntry)}
+func newBatch(id uint64, backlog *atomic.Int64) *batch {
+	return &batch{id: id, backlog: backlog, entries: make(map[entryKey]pendingEntry)}
 }
 
 // urgent reports whether someone waits for b: the logger takes it at once.
@@ -120,13 +123,17 @@ func (b *batch) reset(id uint64) {
 func (b *batch) add(o op) int {
 	b.ops = append(b.ops, o)
 	b.live++
-	b.bytes += opBytes(&o)
+	n := opBytes(&o)
+	b.bytes += n
+	b.backlog.Add(n)
 	return len(b.ops)
 }
 
 // cancel drops the op at index i-1.
 func (b *batch) cancel(i int) {
-	b.bytes -= opBytes(&b.ops[i-1])
+	n := opBytes(&b.ops[i-1])
+	b.bytes -= n
+	b.backlog.Add(-n)
 	b.ops[i-1] = op{}
 	b.live--
 }
@@ -138,7 +145,6 @@ func (s *Store) logLocked(o op) uint64 {
 	if !s.closed {
 		s.kickLocked()
 		b.add(o)
-		s.pendingBytes.Store(b.bytes)
 	}
 	return b.id
 }
@@ -219,7 +225,6 @@ func (s *Store) Put(id, seq uint64, m *queue.Message, expiresAt int64, transient
 	}
 	pe.put = b.add(op{kind: opPut, transient: transient, delivered: delivered, id: id, seq: seq, expiresAt: expiresAt, msg: m})
 	b.entries[k] = pe
-	s.pendingBytes.Store(b.bytes)
 	return b.id
 }
 
@@ -247,7 +252,6 @@ func (s *Store) Delivered(id, seq uint64) uint64 {
 	s.kickLocked()
 	pe.delivered = b.add(op{kind: opDelivered, id: id, seq: seq})
 	b.entries[k] = pe
-	s.pendingBytes.Store(b.bytes)
 	return b.id
 }
 
@@ -269,7 +273,6 @@ func (s *Store) Delete(id, seq uint64) uint64 {
 		if pe.put != 0 {
 			b.cancel(pe.put)
 			delete(b.entries, k)
-			s.pendingBytes.Store(b.bytes)
 			return b.id
 		}
 		delete(b.entries, k)

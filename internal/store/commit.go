@@ -238,8 +238,6 @@ func (s *Store) loop() {
 		b := s.pending
 		spare.id = b.id + 1
 		s.pending = spare
-		s.writingBytes.Store(b.bytes)
-		s.pendingBytes.Store(0)
 		closing := s.closing
 		s.closed = closing
 		s.mu.Unlock()
@@ -264,8 +262,6 @@ func (s *Store) loop() {
 				s.groupBytes += b.bytes
 			}
 		}
-		s.writingBytes.Store(0)
-		s.loggedBytes.Store(s.groupBytes + s.applyingBytes)
 		if err != nil {
 			lastFailed = id
 			b.failed = true
@@ -295,7 +291,8 @@ func (s *Store) loop() {
 		s.logMu.Unlock()
 
 		if err != nil {
-			s.resumeFlow() // the failed batch's bytes are dropped
+			s.backlog.Add(-b.bytes) // its ops are dropped
+			s.resumeFlow()
 			s.stats.failed.Add(1)
 			failures++
 			lastCommit = -1
@@ -376,7 +373,7 @@ func (s *Store) spareBatch() *batch {
 		s.free = s.free[:n-1]
 		return b
 	}
-	return newBatch(0)
+	return newBatch(0, &s.backlog)
 }
 
 // checkpointLoop is the checkpointer: it takes the group of batches the
@@ -409,7 +406,8 @@ func (s *Store) checkpointLoop() {
 		}
 		s.logMu.Lock()
 		group, s.group = s.group, group[:0]
-		s.applyingBytes = s.groupBytes
+		applying := s.groupBytes
+		s.applyingBytes = applying
 		s.groupBytes, s.urgent = 0, false
 		done = s.loggerDone
 		s.wal.switchFile()
@@ -445,10 +443,13 @@ func (s *Store) checkpointLoop() {
 			}
 			time.Sleep(min(time.Millisecond<<min(failures-1, 10), time.Second))
 		}
+		// The group's bytes leave the backlog before its waiters hear:
+		// whoever Waits for it then sees it gone.
+		s.backlog.Add(-applying)
+		s.resumeFlow()
 		s.finish(group, done)
 		s.logMu.Lock()
 		s.applyingBytes = 0
-		s.loggedBytes.Store(s.groupBytes)
 		s.ckptDone.Broadcast()
 		for _, b := range group {
 			b.reset(0)
@@ -457,7 +458,6 @@ func (s *Store) checkpointLoop() {
 			}
 		}
 		s.logMu.Unlock()
-		s.resumeFlow()
 		clear(group)
 		if done {
 			return

@@ -35,8 +35,9 @@
 // maxUnapplied bytes of messages are logged and not yet checkpointed, and
 // the store is Over while more than maxBacklog wait in all (logged or
 // still pending): the broker then stops reading from the connections that
-// publish into it (flow.go). So the memory that holds them stays bounded,
-// even with publishers that do not wait for confirms. A message published
+// publish into it (flow.go). So the memory that holds them stays near
+// maxBacklog, even with publishers that do not wait for confirms (a held
+// connection is still read one frame a second). A message published
 // and settled between two checkpoints never reaches bbolt. Open applies whatever log
 // records bbolt lacks before anything else reads the file, so a crash loses
 // nothing that was synced.

@@ -22,16 +22,11 @@ const (
 	flowResume = maxBacklog / 2
 )
 
-// backlog is the bytes logged into batches and not yet checkpointed.
-func (s *Store) backlog() int64 {
-	return s.pendingBytes.Load() + s.writingBytes.Load() + s.loggedBytes.Load()
-}
-
 // Over reports whether the store is behind: more than maxBacklog bytes of
 // changes wait in memory to reach bbolt. A closing store is never Over.
 // It takes no lock: publishers may call it after every publish.
 func (s *Store) Over() bool {
-	return s.backlog() > maxBacklog && !s.closingNow.Load()
+	return s.backlog.Load() > maxBacklog && !s.closingNow.Load()
 }
 
 // Throttle returns a channel that is closed once the store's backlog is
@@ -52,7 +47,7 @@ func (s *Store) Throttle() <-chan struct{} {
 // is down to flowResume or the store is closing. Call it, holding no
 // store lock, after the backlog shrinks (a checkpoint, a failed batch).
 func (s *Store) resumeFlow() {
-	if s.backlog() > flowResume && !s.closingNow.Load() {
+	if s.backlog.Load() > flowResume && !s.closingNow.Load() {
 		return
 	}
 	s.flowMu.Lock()

@@ -131,8 +131,7 @@ type Store struct {
 	// group is the batches the logger has finished (logged or failed)
 	// since the checkpointer last took them, in order; groupBytes is the
 	// bytes they hold (batch.bytes), and applyingBytes those of the group
-	// the checkpointer is applying. loggedBytes is their sum, stored
-	// whenever it changes, for Over.
+	// the checkpointer is applying.
 	group                     []*batch
 	groupBytes, applyingBytes int64
 	// ckptDone is signalled (on logMu) when a checkpoint ends: the logger
@@ -146,12 +145,13 @@ type Store struct {
 	// free is batches to reuse as the pending one.
 	free []*batch
 
-	// pendingBytes is pending.bytes, stored under mu whenever it changes;
-	// writingBytes, the bytes of the batch the logger is writing;
-	// loggedBytes, groupBytes+applyingBytes, stored under logMu. Over
-	// reads them without a lock (flow.go).
-	pendingBytes, writingBytes, loggedBytes atomic.Int64
-	flowMu                                  sync.Mutex // guards flow; a leaf
+	// backlog is the bytes (opBytes) of the live ops of every batch not
+	// yet checkpointed, pending, being logged or logged: the batches add
+	// and take away their ops' bytes as they change (batch.add, cancel),
+	// the logger takes away those of a failed batch and the checkpointer
+	// those of a group it is done with. Over reads it (flow.go).
+	backlog atomic.Int64
+	flowMu  sync.Mutex // guards flow; a leaf
 	// flow is closed once the backlog is down to flowResume; nil until
 	// Throttle asks for it.
 	flow chan struct{}
@@ -296,13 +296,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:          log,
 		fault:        opts.Fault,
 		ckptFault:    opts.CheckpointFault,
-		pending:      newBatch(1),
 		ckptWake:     make(chan struct{}, 1),
 		loopDone:     make(chan struct{}),
 		cache:        make(map[uint64]*queueBuckets),
 		coalescePuts: make(map[entryKey]coalescePut),
 		coalesceGens: make(map[uint64]uint64),
 	}
+	s.pending = newBatch(1, &s.backlog)
 	s.work = sync.NewCond(&s.mu)
 	s.doneCond = sync.NewCond(&s.doneMu)
 	s.ckptDone = sync.NewCond(&s.logMu)
