@@ -69,7 +69,15 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 					if inProcess {
 						before = w.Server.StoreStats()
 					}
+					syncs := benchSyncs(b, name, w)
+					var syncsBefore uint64
+					if syncs != nil {
+						syncsBefore = syncs()
+					}
 					elapsed := benchConfirms(b, url, 1024, outstanding, raw)
+					if syncs != nil {
+						b.ReportMetric(float64(syncs()-syncsBefore)/elapsed.Seconds(), "fsyncs/s")
+					}
 					if name == "warren" && outstanding == 1 {
 						dir := b.TempDir()
 						if inProcess {

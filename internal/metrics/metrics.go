@@ -237,6 +237,7 @@ var (
 	diskAvailDesc     = desc("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", nil)
 	diskLimitDesc     = desc("rabbitmq_disk_space_available_limit_bytes", "Free disk space low watermark in bytes (--disk-free-limit); 0 when the alarm is off", nil)
 	diskAlarmDesc     = desc("rabbitmq_alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", nil)
+	ioSyncDesc        = desc("rabbitmq_io_sync_ops_total", "Total number of I/O sync operations: the store's fsyncs and fdatasyncs", nil)
 	commitLatencyDesc = desc("warren_store_commit_duration_seconds", "Time each store batch took to write to the log, fsync included", nil)
 	batchSizeDesc     = desc("warren_store_commit_batch_size", "Changes in each written store batch, after coalescing", nil)
 )
@@ -283,7 +284,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
 		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc, queueMemDesc, queueMemMaxDesc,
-		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc, diskLimitDesc,
+		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc, diskLimitDesc, ioSyncDesc,
 	} {
 		ch <- d
 	}
@@ -396,6 +397,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(ckptChangesDesc, prometheus.CounterValue, float64(st.CheckpointOps))
 	ch <- prometheus.MustNewConstMetric(ckptSecondsDesc, prometheus.CounterValue, st.CheckpointTime.Seconds())
 	ch <- prometheus.MustNewConstMetric(compactionsDesc, prometheus.CounterValue, float64(st.Compactions))
+	ch <- prometheus.MustNewConstMetric(ioSyncDesc, prometheus.CounterValue, float64(st.Syncs))
 	used, limit := c.srv.QueueMemory()
 	gauge(queueMemDesc, float64(used))
 	gauge(queueMemMaxDesc, float64(limit))

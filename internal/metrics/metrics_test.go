@@ -273,12 +273,17 @@ func TestStore(t *testing.T) {
 	m := b.waitUntil(t, "/metrics", func(m map[string]float64) bool {
 		commits := m["warren_store_commits_total"]
 		return commits >= 1 &&
+			m["rabbitmq_io_sync_ops_total"] >= commits+2*m["warren_store_checkpoints_total"] &&
 			commits == m["warren_store_commit_duration_seconds_count"] &&
 			commits == m["warren_store_commit_batch_size_count"] &&
 			m["warren_store_changes_total"] == m["warren_store_commit_batch_size_sum"]
 	})
 	if m["warren_store_commits_total"] < 1 {
 		t.Errorf("warren_store_commits_total = %v, want at least 1", m["warren_store_commits_total"])
+	}
+	// A sync for each log record, and two for each checkpoint.
+	if got, want := m["rabbitmq_io_sync_ops_total"], m["warren_store_commits_total"]+2*m["warren_store_checkpoints_total"]; got < want {
+		t.Errorf("rabbitmq_io_sync_ops_total = %v, want at least %v", got, want)
 	}
 	if got, want := m["warren_store_commit_duration_seconds_count"], m["warren_store_commits_total"]; got != want {
 		t.Errorf("commit duration count %v, commits %v", got, want)

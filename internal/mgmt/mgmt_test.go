@@ -1023,3 +1023,34 @@ func TestDiskAlarm(t *testing.T) {
 	}
 	e.eventually("the publisher to run", func() bool { return state("alarm-pub") == "running" })
 }
+
+// TestNodeSyncCount: the node's io_sync_count, with its rate, counts the
+// store's fsyncs: a confirmed persistent message adds at least one.
+func TestNodeSyncCount(t *testing.T) {
+	e := newEnv(t)
+	syncs := func() int {
+		n := e.getList("/api/nodes")[0]
+		if _, ok := n["io_sync_count_details"].(map[string]any)["rate"]; !ok {
+			t.Fatalf("io_sync_count_details has no rate: %v", n["io_sync_count_details"])
+		}
+		return num(n["io_sync_count"])
+	}
+	before := syncs()
+	ch := e.channel(e.dial("syncs"))
+	if _, err := ch.QueueDeclare("syncs.q", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	if err := ch.Publish("", "syncs.q", false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-confirms; !c.Ack {
+		t.Fatal("nacked")
+	}
+	if after := syncs(); after < before+1 {
+		t.Errorf("io_sync_count %v after a confirmed persistent message, %v before", after, before)
+	}
+}

@@ -19,6 +19,7 @@ type sample struct {
 	at     time.Time
 	global server.Counters
 	queues map[string]queue.Counts
+	syncs  uint64 // the store's fsyncs (io_sync_count)
 }
 
 // rateSampler keeps the last two samples.
@@ -34,7 +35,7 @@ func (rs *rateSampler) observe(srv *server.Server) (prev, cur *sample) {
 	defer rs.mu.Unlock()
 	now := time.Now()
 	if rs.cur == nil || now.Sub(rs.cur.at) >= minSampleGap {
-		s := &sample{at: now, global: srv.Counters(), queues: map[string]queue.Counts{}}
+		s := &sample{at: now, global: srv.Counters(), queues: map[string]queue.Counts{}, syncs: srv.StoreStats().Syncs}
 		for _, q := range srv.Queues() {
 			s.queues[q.Name] = q.Counts
 		}

@@ -51,6 +51,13 @@ type Stats struct {
 	// Compactions is the number of times the file was copied into a
 	// smaller one (compact.go).
 	Compactions uint64
+	// Syncs is the fsyncs and fdatasyncs the store has asked for since it
+	// was opened: one per log record (and per growth of a log file, or
+	// wipe of a failed record), two per checkpoint (bbolt syncs its pages,
+	// then its meta page) and one per sync of the data directory. Not
+	// counted: the syncs bbolt adds when it grows its file, and those of a
+	// compaction's copy.
+	Syncs uint64
 }
 
 // Histogram is a snapshot of a distribution, shaped like a Prometheus
@@ -93,6 +100,7 @@ type statCounters struct {
 	ckpts, ckptOps, ckptFailed atomic.Uint64
 	ckptTime                   atomic.Int64 // nanoseconds
 	compactions                atomic.Uint64
+	syncs                      atomic.Uint64 // besides the log's (wal.syncs)
 
 	// recent[n%recentCommits] is the time of the n-th commit (from 0),
 	// in ns: a ring of the last recentCommits.
@@ -138,6 +146,7 @@ func (s *Store) Stats() Stats {
 		CheckpointsFailed: s.stats.ckptFailed.Load(),
 		CheckpointTime:    time.Duration(s.stats.ckptTime.Load()),
 		Compactions:       s.stats.compactions.Load(),
+		Syncs:             s.stats.syncs.Load() + s.wal.syncs.Load(),
 	}
 	st.CommitLatency = Histogram{Bounds: commitLatencyBounds[:], Counts: make([]uint64, len(s.stats.latency)), Sum: st.CommitTime.Seconds()}
 	for i := range s.stats.latency {
@@ -536,6 +545,7 @@ func (s *Store) checkpoint(group []*batch, last bool) error {
 	if err != nil {
 		return err
 	}
+	s.stats.syncs.Add(2) // bbolt's commit: its pages, then its meta page
 	s.stats.ckpts.Add(1)
 	s.stats.ckptTime.Add(int64(time.Since(start)))
 	s.stats.ckptOps.Add(uint64(live))

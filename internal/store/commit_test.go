@@ -424,3 +424,28 @@ func TestStatsRecent(t *testing.T) {
 	}
 	t.Fatalf("fewer than %d commits after %d waited-for puts", recentCommits+5, 2*recentCommits)
 }
+
+// TestSyncsCounted: Stats.Syncs counts one sync per log record and two per
+// checkpoint.
+func TestSyncsCounted(t *testing.T) {
+	s, q, _, _ := pausedStore(t)
+	before := s.Stats()
+	m := msg("m", 100)
+	for seq := uint64(1); seq <= 3; seq++ {
+		putSynced(t, s, q.ID, seq, m) // a record each
+	}
+	mid := s.Stats()
+	if got := mid.Syncs - before.Syncs; got != 3 || mid.Commits-before.Commits != 3 {
+		t.Fatalf("%d syncs for %d log records, want 3 for 3", got, mid.Commits-before.Commits)
+	}
+	s.pauseCheckpoints.Store(false)
+	flush(t, s)
+	after := s.Stats()
+	ckpts, commits := after.Checkpoints-mid.Checkpoints, after.Commits-mid.Commits
+	if ckpts == 0 {
+		t.Fatal("no checkpoint after flush")
+	}
+	if got, want := after.Syncs-mid.Syncs, commits+2*ckpts; got != want {
+		t.Errorf("%d syncs for %d log records and %d checkpoints, want %d", got, commits, ckpts, want)
+	}
+}

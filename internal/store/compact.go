@@ -122,6 +122,7 @@ func (s *Store) syncDataDir() error {
 			return err
 		}
 	}
+	s.stats.syncs.Add(1)
 	return syncDir(s.dir)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -92,6 +93,9 @@ type wal struct {
 	rawMaxCommit time.Duration
 	// lastRaw says the last record append wrote used raw system calls.
 	lastRaw bool
+	// syncs counts the fsyncs and fdatasyncs of the log files (Stats.Syncs);
+	// read without logMu.
+	syncs atomic.Uint64
 }
 
 // rawMaxRecord is the largest record append writes with a raw system
@@ -158,6 +162,7 @@ func (w *wal) fill(i int, size int64) error {
 		}
 		off += n
 	}
+	w.syncs.Add(1)
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("grow log %s: %w", f.Name(), err)
 	}
@@ -222,6 +227,7 @@ func (w *wal) append(ops []op, raw bool) (int, error) {
 	if w.syncFault != nil {
 		err = w.syncFault()
 	} else {
+		w.syncs.Add(1)
 		err = fdatasync(f, raw)
 	}
 	if err != nil {
@@ -246,7 +252,10 @@ func (w *wal) wipe(err error) error {
 	var zero [walHeader]byte
 	if _, werr := f.WriteAt(zero[:], w.off); werr != nil {
 		w.broken = werr
-	} else if serr := fdatasync(f, false); serr != nil {
+		return err
+	}
+	w.syncs.Add(1)
+	if serr := fdatasync(f, false); serr != nil {
 		w.broken = serr
 	}
 	return err
