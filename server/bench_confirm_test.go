@@ -69,15 +69,7 @@ func BenchmarkPersistentConfirms(b *testing.B) {
 					if inProcess {
 						before = w.Server.StoreStats()
 					}
-					syncs := benchSyncs(b, name, w)
-					var syncsBefore uint64
-					if syncs != nil {
-						syncsBefore = syncs()
-					}
-					elapsed := benchConfirms(b, url, 1024, outstanding, raw)
-					if syncs != nil {
-						b.ReportMetric(float64(syncs()-syncsBefore)/elapsed.Seconds(), "fsyncs/s")
-					}
+					elapsed := benchConfirms(b, url, 1024, outstanding, raw, benchSyncs(b, name, w))
 					if name == "warren" && outstanding == 1 {
 						dir := b.TempDir()
 						if inProcess {
@@ -155,7 +147,7 @@ func fsyncP50(b *testing.B, dir string) float64 {
 
 // benchConfirms runs one of BenchmarkPersistentConfirms's measurements;
 // raw publishes with the raw client.
-func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) time.Duration {
+func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool, syncs func() (uint64, bool)) time.Duration {
 	pubConn, err := amqp.Dial(url)
 	if err != nil {
 		b.Fatal(err)
@@ -235,6 +227,13 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 	latencies := make([]time.Duration, 0, b.N)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	var syncsBefore uint64
+	if syncs != nil {
+		var ok bool
+		if syncsBefore, ok = syncs(); !ok {
+			syncs = nil
+		}
+	}
 	b.ResetTimer()
 	start := time.Now()
 	published, nacks := 0, 0
@@ -325,6 +324,11 @@ func benchConfirms(b *testing.B, url string, size, outstanding int, raw bool) ti
 	b.StopTimer()
 	if nacks > 0 {
 		b.Fatalf("%d nacks", nacks)
+	}
+	if syncs != nil {
+		if after, ok := syncs(); ok {
+			b.ReportMetric(float64(after-syncsBefore)/elapsed.Seconds(), "fsyncs/s")
+		}
 	}
 	slices.Sort(latencies)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")

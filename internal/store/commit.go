@@ -51,12 +51,13 @@ type Stats struct {
 	// Compactions is the number of times the file was copied into a
 	// smaller one (compact.go).
 	Compactions uint64
-	// Syncs is the fsyncs and fdatasyncs the store has asked for since it
-	// was opened: one per log record (and per growth of a log file, or
-	// wipe of a failed record), two per checkpoint (bbolt syncs its pages,
-	// then its meta page) and one per sync of the data directory. Not
-	// counted: the syncs bbolt adds when it grows its file, and those of a
-	// compaction's copy.
+	// Syncs is the fsyncs and fdatasyncs the store has asked for since
+	// Open returned: one per log record, failed or not (and per growth of a
+	// log file, or wipe of a failed record), two per successful checkpoint
+	// and for Recover (bbolt syncs its pages, then its meta page), and one
+	// per sync of the data directory after a compaction. Not counted: the
+	// syncs bbolt adds when it grows its file, those of a checkpoint that
+	// failed, and those of a compaction's copy.
 	Syncs uint64
 }
 

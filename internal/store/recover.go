@@ -41,6 +41,7 @@ func (s *Store) Recover() (*Recovered, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recover store: %w", err)
 	}
+	s.stats.syncs.Add(2) // bbolt's commit, as a checkpoint's
 	return rec, nil
 }
 

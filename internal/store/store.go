@@ -343,6 +343,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.lastQueueID.Store(lastID)
 	s.noteSize(db, size)
+	s.wal.syncs.Store(0) // Stats.Syncs counts from here
 	go s.loop()
 	go s.checkpointLoop()
 	opened = true
