@@ -176,8 +176,8 @@ func testStoreFlowControl(t *testing.T, persistent, ownConsumer bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A held reader lets one more frame in per pause (a second) or as a
-	// checkpoint lets others go: well under n.
+	// A held reader still takes one more frame a second (maxFlowPause):
+	// well under n.
 	if limit := bound/size + n/8; info.Ready > limit {
 		t.Errorf("%d messages in the queue with bbolt blocked; flow control should hold them near %d", info.Ready, bound/size)
 	}
