@@ -177,21 +177,19 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	}
 }
 
+// TestBadFlagValueFails: a flag value the broker cannot use stops it at
+// start, with a message naming the flag.
 func TestBadFlagValueFails(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "--log-format", "xml", "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), testEnv...)
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "--log-format") {
-		t.Fatalf("want a failure naming --log-format, got err=%v:\n%s", err, out)
-	}
-}
-
-func TestNegativeDiskFreeLimitFails(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "--disk-free-limit", "-1", "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), testEnv...)
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "--disk-free-limit must not be negative") {
-		t.Fatalf("want a failure naming --disk-free-limit, got err=%v:\n%s", err, out)
+	for _, c := range []struct{ flag, value, want string }{
+		{"--log-format", "xml", "--log-format"},
+		{"--disk-free-limit", "-1", "--disk-free-limit must not be negative"},
+	} {
+		cmd := exec.Command(os.Args[0], c.flag, c.value, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), testEnv...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s %s: want a failure naming %s, got err=%v:\n%s", c.flag, c.value, c.flag, err, out)
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -262,17 +261,15 @@ func (a *api) nodeJSON() map[string]any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	disk := a.srv.Disk()
-	prev, cur := a.rates.observe(a.srv)
-	node := stats{}
-	node.add("io_sync_count", a.srv.StoreStats().Syncs, rate(prev, cur, func(s *sample) uint64 { return s.syncs }))
-	m := map[string]any{
+	m := stats{
 		"name": a.node, "type": "disc", "running": true, "os_pid": strconv.Itoa(os.Getpid()),
 		"uptime": time.Since(a.started).Milliseconds(), "processors": runtime.NumCPU(),
 		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": max(a.srv.DiskFreeNow(), 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
 		"rates_mode": "basic", "db_dir": a.srv.DataDir(), "partitions": []string{},
 		"run_queue": 0, "proc_used": runtime.NumGoroutine(),
 	}
-	maps.Copy(m, node)
+	prev, cur := a.rates.observe(a.srv)
+	m.add("io_sync_count", a.srv.StoreStats().Syncs, rate(prev, cur, func(s *sample) uint64 { return s.syncs }))
 	return m
 }
 
