@@ -254,7 +254,9 @@ func (s *Store) loop() {
 
 		var err error
 		start := time.Now()
-		id, live := b.id, b.live
+		// b.bytes is read here: once b is in the group the checkpointer
+		// may reset it.
+		id, live, bytes := b.id, b.live, b.bytes
 		if live > 0 && s.fault != nil {
 			err = s.fault()
 		}
@@ -269,7 +271,7 @@ func (s *Store) loop() {
 				}
 			}
 			if err == nil {
-				s.groupBytes += b.bytes
+				s.groupBytes += bytes
 			}
 		}
 		if err != nil {
@@ -301,7 +303,7 @@ func (s *Store) loop() {
 		s.logMu.Unlock()
 
 		if err != nil {
-			s.backlog.Add(-b.bytes) // its ops are dropped
+			s.backlog.Add(-bytes) // its ops are dropped
 			s.resumeFlow()
 			s.stats.failed.Add(1)
 			failures++
