@@ -95,10 +95,10 @@ type ConnectionInfo struct {
 	// Flow is true while publisher flow control holds the connection back
 	// (RabbitMQ's state "flow").
 	Flow bool
-	// Blocked is true while the free disk space alarm holds the
-	// connection back after it published (RabbitMQ's state "blocked");
-	// Blocking while the alarm is raised and it has not published since
-	// ("blocking").
+	// Blocked is true while a resource alarm (free disk space, memory)
+	// holds the connection back after it published (RabbitMQ's state
+	// "blocked"); Blocking while an alarm is raised and it has not
+	// published since ("blocking").
 	Blocked, Blocking bool
 	Counters          Counters // this connection's message counters
 }
@@ -328,7 +328,7 @@ func (s *Server) Connections() []ConnectionInfo {
 		ci.Counters.add(&c.stats)
 		ci.Flow = c.inFlow.Load()
 		ci.Blocked = c.blocked.Load()
-		ci.Blocking = !ci.Blocked && s.disk.on.Load()
+		ci.Blocking = !ci.Blocked && s.alarmed()
 		out = append(out, ci)
 	}
 	return out

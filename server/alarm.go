@@ -32,30 +32,14 @@ const diskBlockedReason = "low on disk"
 
 const (
 	// diskCheckMin and diskCheckMax bound the wait between two readings of
-	// the free space. Within them the wait is the time writing at
-	// diskCheckRate would take to cross the limit from the last reading,
-	// so a disk far from its limit is read seldom and one near it often.
+	// the free space (checkWait).
 	diskCheckMin = 100 * time.Millisecond
 	diskCheckMax = 10 * time.Second
-	// diskCheckRate is the write rate, in bytes per second, the wait
-	// allows for: faster than the broker writes on common disks.
-	diskCheckRate = 1 << 30
+	// checkRate is the growth, in bytes per second, a monitor's wait allows
+	// for: faster than the broker writes on common disks, or grows its
+	// memory.
+	checkRate = 1 << 30
 )
-
-// diskCheckWait is how long the monitor waits after reading free bytes
-// against limit.
-func diskCheckWait(free, limit int64) time.Duration {
-	d := free - limit
-	if d < 0 {
-		d = -d
-	}
-	// d / diskCheckRate seconds, in MiB so that the product cannot
-	// overflow.
-	if d >= int64(diskCheckMax/time.Second)*diskCheckRate {
-		return diskCheckMax
-	}
-	return max(time.Duration(d>>20)*time.Second/(diskCheckRate>>20), diskCheckMin)
-}
 
 // statfsFree is the bytes available to unprivileged users on the file
 // system holding dir, as df shows them.
@@ -80,15 +64,65 @@ type diskAlarm struct {
 	storeFree func() int64
 	log       *slog.Logger
 	stop      chan struct{} // closed by Shutdown
-	// failing says the last reading failed (logged once); New's goroutine,
-	// then run's, own it.
+	// failing says the last reading failed (logged once). check owns it,
+	// called by New and then by the monitor's goroutine.
 	failing bool
 
 	free atomic.Int64 // the last reading, -1 before the first
-	on   atomic.Bool  // the alarm is raised; read on every publish
+
+	alarmState
+}
+
+// alarmState is a resource alarm's state, raised or not, and what a
+// blocked connection waits on. The free disk space and memory alarms each
+// have one.
+type alarmState struct {
+	on atomic.Bool // the alarm is raised; read on every publish
 
 	mu      sync.Mutex    // guards cleared
 	cleared chan struct{} // closed when the alarm clears; nil while it is not raised
+}
+
+// set raises or clears the alarm, and says whether it was raised or cleared
+// by this call.
+func (a *alarmState) set(on bool) (raised, cleared bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	raised, cleared = on && a.cleared == nil, !on && a.cleared != nil
+	switch {
+	case raised:
+		a.cleared = make(chan struct{})
+		a.on.Store(true)
+	case cleared:
+		a.on.Store(false)
+		close(a.cleared)
+		a.cleared = nil
+	}
+	return raised, cleared
+}
+
+// waitCleared returns a channel closed once the alarm clears, or nil if it
+// is not raised.
+func (a *alarmState) waitCleared() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cleared
+}
+
+// checkWait is how long a monitor waits after a reading of used against
+// limit (free space against its floor, memory against its ceiling): the
+// time growing at checkRate would take to cross the limit, within lo and
+// hi.
+func checkWait(used, limit int64, lo, hi time.Duration) time.Duration {
+	d := used - limit
+	if d < 0 {
+		d = -d
+	}
+	// d / checkRate seconds, in MiB so that the product cannot overflow.
+	if d >= int64(hi/time.Second+1)*checkRate {
+		return hi
+	}
+	return min(max(time.Duration(d>>20)*time.Second/(checkRate>>20), lo), hi)
 }
 
 func newDiskAlarm(opts Options, storeFree func() int64) *diskAlarm {
@@ -100,18 +134,18 @@ func newDiskAlarm(opts Options, storeFree func() int64) *diskAlarm {
 	return a
 }
 
-// run reads the free space until stop is closed, raising and clearing the
-// alarm; New has read it once already.
-func (a *diskAlarm) run(wait time.Duration) {
+// runMonitor calls check, first after wait and then after each wait it
+// returns, until stop is closed: a resource alarm's monitor goroutine.
+func runMonitor(stop <-chan struct{}, wait time.Duration, check func() time.Duration) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
-		t.Reset(a.check())
+		t.Reset(check())
 	}
 }
 
@@ -135,37 +169,17 @@ func (a *diskAlarm) check() time.Duration {
 	if a.limit == 0 {
 		return diskCheckMax
 	}
-	return diskCheckWait(room, a.limit)
+	return checkWait(room, a.limit, diskCheckMin, diskCheckMax)
 }
 
 // set raises or clears the alarm.
 func (a *diskAlarm) set(on bool, free, room int64) {
-	a.mu.Lock()
-	raised, cleared := on && a.cleared == nil, !on && a.cleared != nil
-	switch {
-	case raised:
-		a.cleared = make(chan struct{})
-		a.on.Store(true)
-	case cleared:
-		a.on.Store(false)
-		close(a.cleared)
-		a.cleared = nil
-	}
-	a.mu.Unlock()
-	switch {
+	switch raised, cleared := a.alarmState.set(on); {
 	case raised:
 		a.log.Warn("free disk space alarm raised: publishing connections are blocked", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
 	case cleared:
 		a.log.Info("free disk space alarm cleared", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)
 	}
-}
-
-// waitCleared returns a channel closed once the alarm clears, or nil if it
-// is not raised.
-func (a *diskAlarm) waitCleared() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cleared
 }
 
 // DiskInfo is the free disk space alarm's view of the data dir.
@@ -193,30 +207,63 @@ func (s *Server) DiskFreeNow() int64 {
 	return free
 }
 
-// waitDiskAlarm blocks the connection, which has just sent a basic.publish,
-// for as long as the free disk space alarm is raised: nothing more is read
-// from it, its heartbeats included (RabbitMQ stops watching them too; a
-// read deadline armed before the wait has passed by its end only if the
-// wait took more than a second, and armReadDeadline then arms a new one).
-// Confirms, deliveries and heartbeats still go out; closing the connection
-// from the broker's side (Shutdown, the management API) ends the wait, and
-// so does a failed write (a heartbeat's, say) once the peer is gone, as in
-// RabbitMQ, where that is how a blocked connection's end is noticed.
-func (c *conn) waitDiskAlarm() {
+// blockedReason is connection.blocked's reason for the alarms raised,
+// RabbitMQ's words.
+func blockedReason(mem, disk bool) string {
+	switch {
+	case mem && disk:
+		return "low on disk & memory" // RabbitMQ's order, whichever was raised first
+	case mem:
+		return memBlockedReason
+	}
+	return diskBlockedReason
+}
+
+// alarmed says whether a resource alarm is raised.
+func (s *Server) alarmed() bool { return s.disk.on.Load() || s.mem.on.Load() }
+
+// waitAlarms blocks the connection, which has just sent a basic.publish,
+// for as long as a resource alarm (free disk space, memory) is raised:
+// nothing more is read from it, its heartbeats included (RabbitMQ stops
+// watching them too; a read deadline armed before the wait has passed by
+// its end only if the wait took more than a second, and armReadDeadline
+// then arms a new one). Confirms, deliveries and heartbeats still go out;
+// closing the connection from the broker's side (Shutdown, the management
+// API) ends the wait, and so does a failed write (a heartbeat's, say) once
+// the peer is gone, as in RabbitMQ, where that is how a blocked
+// connection's end is noticed. As in RabbitMQ, a client that takes
+// connection.blocked is told once, naming the alarms raised when it is
+// blocked (not again if another is raised meanwhile), and unblocked once
+// every alarm has cleared.
+func (c *conn) waitAlarms() {
 	c.blockOnAlarm = false
-	cleared := c.srv.disk.waitCleared()
-	if cleared == nil || c.closeSent.Load() {
+	if c.closeSent.Load() {
 		return
 	}
-	c.flushConfirms()
-	c.blocked.Store(true)
-	if c.capBlocked {
-		c.out.sendMethod(0, &wire.ConnectionBlocked{Reason: diskBlockedReason})
+wait:
+	for {
+		disk, mem := c.srv.disk.waitCleared(), c.srv.mem.waitCleared()
+		if disk == nil && mem == nil {
+			break
+		}
+		if !c.blocked.Load() {
+			c.flushConfirms()
+			c.blocked.Store(true)
+			if c.capBlocked {
+				c.out.sendMethod(0, &wire.ConnectionBlocked{Reason: blockedReason(mem != nil, disk != nil)})
+			}
+		}
+		select { // a nil channel, an alarm not raised, never fires
+		case <-disk:
+		case <-mem:
+		case <-c.closing:
+			break wait
+		case <-c.out.gone: // a write failed: the peer is gone
+			break wait
+		}
 	}
-	select {
-	case <-cleared:
-	case <-c.closing:
-	case <-c.out.gone: // a write failed: the peer is gone
+	if !c.blocked.Load() {
+		return
 	}
 	c.blocked.Store(false)
 	if c.capBlocked && !c.closeSent.Load() {

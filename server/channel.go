@@ -156,9 +156,9 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		ch.c.stats.acknowledged.Add(uint64(len(recs)))
 	}
 
-	ch.entryBuf = applySettle(recs, kind, requeue, ch.entryBuf)
+	ch.entryBuf = trim(applySettle(recs, kind, requeue, ch.entryBuf))
 	clear(recs)
-	ch.settled = recs[:0]
+	ch.settled = trim(recs)
 	for _, r := range kick {
 		r.q.Kick()
 	}

@@ -62,9 +62,9 @@ type conn struct {
 	lastDeadline    time.Time
 	flowWait        <-chan struct{} // a queue this connection published to is over: wait before reading on
 	inFlow          atomic.Bool     // the reader is waiting on flowWait; read by the management API
-	blockOnAlarm    bool            // a basic.publish came during the disk alarm: wait before reading on
-	blocked         atomic.Bool     // the reader is waiting for the disk alarm to clear; read by the management API
-	closing         chan struct{}   // closed by closeAsync: ends a wait for the disk alarm
+	blockOnAlarm    bool            // a basic.publish came during a resource alarm: wait before reading on
+	blocked         atomic.Bool     // the reader is waiting for the resource alarms to clear; read by the management API
+	closing         chan struct{}   // closed by closeAsync: ends a wait for the resource alarms
 
 	isOpen      atomic.Bool // connection.open done; read by Shutdown
 	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
@@ -202,7 +202,7 @@ func (c *conn) readLoop(handshake bool) error {
 			c.waitFlow()
 		}
 		if c.blockOnAlarm {
-			c.waitDiskAlarm()
+			c.waitAlarms()
 		}
 		c.armReadDeadline()
 		f, err := c.r.ReadFrame()

@@ -53,7 +53,9 @@ type Options struct {
 	// QueueMemory is roughly how many bytes of ready messages all queues
 	// keep in memory together; past it they page messages out as past
 	// their windows (each may still keep queue.BudgetFloor). 0 means
-	// DefaultQueueMemory(); negative means no bound but the windows.
+	// DefaultQueueMemory(), or half of MemoryHighWatermark if that is lower
+	// (RabbitMQ pages at half its watermark); negative means no bound but
+	// the windows.
 	QueueMemory int64
 	// DiskFreeLimit is the room, in bytes, below which the free disk space
 	// alarm blocks publishing connections, as RabbitMQ's disk_free_limit:
@@ -61,6 +63,16 @@ type Options struct {
 	// free pages (which it reuses before growing its file). Default
 	// 50,000,000 (RabbitMQ's 50MB); negative turns the alarm off.
 	DiskFreeLimit int64
+	// MemoryHighWatermark is the memory, in bytes, at and above which the
+	// memory alarm blocks publishing connections, as RabbitMQ's
+	// vm_memory_high_watermark: the Go runtime's memory in use (heap spans
+	// in use, stacks and the runtime's own; see memalarm.go), which is the
+	// whole process's: a program that embeds the broker counts too.
+	// Default DefaultMemoryHighWatermark(); negative turns the alarm off.
+	MemoryHighWatermark int64
+	// MemoryUsed, if set, is read in place of the Go runtime's memory by the
+	// memory alarm. For tests.
+	MemoryUsed func() int64
 	// DiskFree, if set, is read in place of the file system's free space
 	// (statfs) by the free disk space alarm. For tests.
 	DiskFree func(dir string) (int64, error)
@@ -94,7 +106,23 @@ func DefaultOptions() Options {
 		QueueWindow:      queue.DefaultWindow,
 		QueueMemory:      DefaultQueueMemory(),
 		DiskFreeLimit:    DefaultDiskFreeLimit,
+
+		MemoryHighWatermark: DefaultMemoryHighWatermark(),
 	}
+}
+
+// DefaultMemoryWatermark is the default memory alarm's share of the memory
+// the process may use, RabbitMQ's vm_memory_high_watermark.relative.
+const DefaultMemoryWatermark = 0.4
+
+// DefaultMemoryHighWatermark is the default Options.MemoryHighWatermark:
+// DefaultMemoryWatermark of the memory the process may use (the machine's,
+// or its container's limit if lower); -1 (off) where that cannot be read.
+func DefaultMemoryHighWatermark() int64 {
+	if n, ok := sysmem.Limit(); ok {
+		return int64(float64(n) * DefaultMemoryWatermark)
+	}
+	return -1
 }
 
 // DefaultDiskFreeLimit is the default Options.DiskFreeLimit, RabbitMQ's.
@@ -156,14 +184,20 @@ func (o Options) withDefaults() Options {
 	if o.QueueWindow <= 0 {
 		o.QueueWindow = d.QueueWindow
 	}
-	if o.QueueMemory == 0 {
-		o.QueueMemory = d.QueueMemory
-	}
 	switch {
 	case o.DiskFreeLimit == 0:
 		o.DiskFreeLimit = d.DiskFreeLimit
 	case o.DiskFreeLimit < 0:
 		o.DiskFreeLimit = 0 // the alarm is off
+	}
+	if o.MemoryHighWatermark == 0 {
+		o.MemoryHighWatermark = d.MemoryHighWatermark
+	}
+	if o.QueueMemory == 0 {
+		o.QueueMemory = d.QueueMemory
+		if o.MemoryHighWatermark > 0 {
+			o.QueueMemory = min(o.QueueMemory, max(o.MemoryHighWatermark/2, 1))
+		}
 	}
 	return o
 }

@@ -51,7 +51,7 @@ type outbox struct {
 	running atomic.Bool
 	// gone is closed once the writer has closed the socket (asked to, or
 	// after a failed write: the peer is gone). A reader that is not
-	// reading (held by the disk alarm) learns of a dead peer from it.
+	// reading (held by a resource alarm) learns of a dead peer from it.
 	gone chan struct{}
 
 	mu      sync.Mutex // guards the fields below

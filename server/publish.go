@@ -15,7 +15,7 @@ func (ch *channel) startPublish(m *wire.BasicPublish) error {
 		return errorf(wire.NotImplemented, "immediate=true")
 	}
 	ch.content = contentState{active: true, methodID: basicPublishID, exchange: m.Exchange, routingKey: m.RoutingKey, mandatory: m.Mandatory}
-	if ch.c.srv.disk.on.Load() {
+	if ch.c.srv.alarmed() {
 		ch.c.blockOnAlarm = true // the reader waits before the message's content
 	}
 	return nil

@@ -29,6 +29,7 @@ type Server struct {
 	store *store.Store
 	vhost *vhost
 	disk  *diskAlarm
+	mem   *memAlarm
 	wg    sync.WaitGroup // every goroutine the server started
 	ids   atomic.Uint64
 
@@ -65,9 +66,10 @@ func New(opts Options) (*Server, error) {
 			ln, err = net.Listen("tcp", opts.AMQPAddr)
 			if err == nil {
 				opts.Logger.Info("store recovered", "dir", opts.DataDir, "exchanges", len(rec.Exchanges), "queues", len(rec.Queues), "bindings", len(rec.Bindings), "took", time.Since(start))
-				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), conns: map[*conn]struct{}{}}
-				wait := s.disk.check()
-				s.startGoroutine(func() { s.disk.run(wait) })
+				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), conns: map[*conn]struct{}{}}
+				wait, memWait := s.disk.check(), s.mem.check()
+				s.startGoroutine(func() { runMonitor(s.disk.stop, wait, s.disk.check) })
+				s.startGoroutine(func() { runMonitor(s.mem.stop, memWait, s.mem.check) })
 				return s, nil
 			}
 			err = fmt.Errorf("listen on %s: %w", opts.AMQPAddr, err)
@@ -161,6 +163,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.shutdown {
 		close(s.disk.stop)
+		close(s.mem.stop)
 	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))

@@ -20,6 +20,19 @@ type unackedList struct {
 	live int
 }
 
+// maxKeptRecs bounds the room a channel keeps in its emptied unacked list
+// and its scratch buffers for settling: acking a million deliveries at
+// once (multiple) must not leave tens of megabytes with the channel.
+const maxKeptRecs = 4096
+
+// trim returns s emptied, or nil if it has room for more than maxKeptRecs.
+func trim[T any](s []T) []T {
+	if cap(s) > maxKeptRecs {
+		return nil
+	}
+	return s[:0]
+}
+
 func (l *unackedList) push(r unackedRecord) {
 	l.recs = append(l.recs, r)
 	l.live++
@@ -86,7 +99,7 @@ func (l *unackedList) compact() {
 		l.head++
 	}
 	if l.head == len(l.recs) {
-		l.recs, l.head = l.recs[:0], 0
+		l.recs, l.head = trim(l.recs), 0
 		return
 	}
 	// Pack the live records (in order) to the front once settled slots,

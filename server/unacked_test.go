@@ -66,3 +66,23 @@ func TestUnackedListStaysSmallWithRollingMultipleAcks(t *testing.T) {
 		t.Fatalf("live = %d; want the last 1000 deliveries outstanding", l.live)
 	}
 }
+
+// One ack of many deliveries (multiple) leaves no room for them all behind
+// in the emptied list; a few leave their room for the next deliveries.
+func TestUnackedListGivesBackRoom(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		kept bool
+	}{{100, true}, {100_000, false}} {
+		var l unackedList
+		for tag := uint64(1); tag <= c.n; tag++ {
+			l.push(unackedRecord{tag: tag})
+		}
+		if got := l.take(c.n, true, nil); uint64(len(got)) != c.n || l.live != 0 {
+			t.Fatalf("took %d of %d, %d live", len(got), c.n, l.live)
+		}
+		if kept := cap(l.recs) > 0; kept != c.kept || cap(l.recs) > maxKeptRecs {
+			t.Errorf("after acking %d deliveries the list has room for %d, want room kept %v and at most %d", c.n, cap(l.recs), c.kept, maxKeptRecs)
+		}
+	}
+}

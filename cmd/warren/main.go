@@ -24,6 +24,7 @@ import (
 	"github.com/warrenmq/warren/internal/gctune"
 	"github.com/warrenmq/warren/internal/proctune"
 	"github.com/warrenmq/warren/internal/store"
+	"github.com/warrenmq/warren/internal/sysmem"
 	"github.com/warrenmq/warren/server"
 )
 
@@ -57,6 +58,37 @@ func envName(flagName string) string {
 	return "WARREN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// isSet says whether flag name was given (command line, environment or
+// config file).
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// memoryWatermark is server.Options.MemoryHighWatermark for the two
+// memory alarm flags: absolute bytes if above 0, else relative of the
+// memory the process may use; -1 (off) for a relative 0, or if that memory
+// cannot be read.
+func memoryWatermark(relative float64, absolute int64, log *slog.Logger) (int64, error) {
+	switch {
+	case !(relative >= 0 && relative <= 1): // NaN too
+		return 0, fmt.Errorf("--vm-memory-high-watermark must be from 0 to 1 (0 turns the alarm off)")
+	case absolute < 0:
+		return 0, fmt.Errorf("--vm-memory-high-watermark-absolute must not be negative (0 uses --vm-memory-high-watermark)")
+	case absolute > 0:
+		return absolute, nil
+	case relative == 0:
+		return -1, nil
+	}
+	n, ok := sysmem.Limit()
+	if !ok {
+		log.Warn("cannot read the machine's memory: the memory alarm is off (set --vm-memory-high-watermark-absolute)")
+		return -1, nil
+	}
+	return max(int64(float64(n)*relative), 1), nil
+}
+
 func run(args []string) error {
 	d := server.DefaultOptions()
 	fs := flag.NewFlagSet("warren", flag.ContinueOnError)
@@ -65,8 +97,10 @@ func run(args []string) error {
 	maxMessage := fs.Int64("max-message-size", d.MaxMessageSize, "largest message body accepted, in bytes")
 	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
-	queueMemory := fs.Int64("queue-memory", d.QueueMemory, "bytes of ready messages all queues keep in memory together, past which they page out as past their windows (default: a fifth of the machine's or container's memory); negative for no bound but the windows")
+	queueMemory := fs.Int64("queue-memory", d.QueueMemory, "bytes of ready messages all queues keep in memory together, past which they page out as past their windows (default: a fifth of the machine's or container's memory, or half the memory alarm's watermark if that is lower); negative for no bound but the windows")
 	diskFreeLimit := fs.Int64("disk-free-limit", d.DiskFreeLimit, "free bytes on the data dir's file system, counting the store's reusable free pages, below which publishing connections are blocked until space is freed (RabbitMQ's disk_free_limit); 0 turns the alarm off")
+	memWatermark := fs.Float64("vm-memory-high-watermark", server.DefaultMemoryWatermark, "share (0 to 1) of the machine's or container's memory at which the memory alarm blocks publishing connections until the broker's memory falls below it (RabbitMQ's vm_memory_high_watermark.relative); 0 turns the alarm off")
+	memAbsolute := fs.Int64("vm-memory-high-watermark-absolute", 0, "the memory alarm's limit in bytes, in place of --vm-memory-high-watermark when above 0 (RabbitMQ's vm_memory_high_watermark.absolute)")
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	frameMax := fs.Uint("frame-max", uint(d.FrameMax), "frame_max offered to clients in connection.tune, bytes (at least 4096)")
@@ -130,11 +164,17 @@ func run(args []string) error {
 	if opts.QueueMemory = *queueMemory; opts.QueueMemory == 0 {
 		return fmt.Errorf("--queue-memory must not be 0 (negative for no bound)")
 	}
+	if !isSet(fs, "queue-memory") {
+		opts.QueueMemory = 0 // the server's default, which weighs the watermark
+	}
 	switch opts.DiskFreeLimit = *diskFreeLimit; {
 	case *diskFreeLimit < 0:
 		return fmt.Errorf("--disk-free-limit must not be negative (0 turns the alarm off)")
 	case *diskFreeLimit == 0:
 		opts.DiskFreeLimit = -1 // off, in server.Options
+	}
+	if opts.MemoryHighWatermark, err = memoryWatermark(*memWatermark, *memAbsolute, logger); err != nil {
+		return err
 	}
 	if *maxTxOps <= 0 || *maxTxBytes <= 0 {
 		return fmt.Errorf("--max-tx-ops and --max-tx-bytes must be positive")

@@ -226,6 +226,7 @@ var (
 	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
 	compactionsDesc = desc("warren_store_compactions_total", "Times the store's file was copied into a smaller one, giving back the space of drained messages", nil)
 	queueMemDesc    = desc("warren_queue_memory_bytes", "What the queues have reserved of their shared memory budget (--queue-memory) for ready messages in memory: what each holds, rounded up to 16 KiB steps", nil)
+	memUsedDesc     = desc("warren_memory_used_bytes", "What the memory alarm weighs against rabbitmq_resident_memory_limit_bytes at its last reading: the Go runtime's memory in use, not the heap's free pages nor the store's mapped file, which RSS counts", nil)
 	queueMemMaxDesc = desc("warren_queue_memory_limit_bytes", "The queues' shared memory budget (--queue-memory); past it they page messages out; 0 for none", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards
@@ -234,6 +235,8 @@ var (
 	openFDsDesc       = desc("rabbitmq_process_open_fds", "Open file descriptors", nil)
 	maxFDsDesc        = desc("rabbitmq_process_max_fds", "Open file descriptors limit", nil)
 	openTCPDesc       = desc("rabbitmq_process_open_tcp_sockets", "Open TCP sockets", nil)
+	memLimitDesc      = desc("rabbitmq_resident_memory_limit_bytes", "Memory high watermark in bytes (--vm-memory-high-watermark); 0 when the alarm is off", nil)
+	memAlarmDesc      = desc("rabbitmq_alarms_memory_used_watermark", "is 1 if VM memory watermark alarm is in effect", nil)
 	diskAvailDesc     = desc("rabbitmq_disk_space_available_bytes", "Disk space available in bytes", nil)
 	diskLimitDesc     = desc("rabbitmq_disk_space_available_limit_bytes", "Free disk space low watermark in bytes (--disk-free-limit); 0 when the alarm is off", nil)
 	diskAlarmDesc     = desc("rabbitmq_alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", nil)
@@ -283,12 +286,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		connectionsDesc, channelsDesc, consumersDesc, queuesDesc, globalConsumersDesc, identityDesc,
 		buildInfoDesc, commitsDesc, commitFailsDesc, changesDesc, storeBytesDesc, commitLatencyDesc, batchSizeDesc,
-		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc, queueMemDesc, queueMemMaxDesc,
-		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, diskAvailDesc, diskLimitDesc, ioSyncDesc,
+		ckptsDesc, ckptFailsDesc, ckptChangesDesc, ckptSecondsDesc, compactionsDesc, queueMemDesc, queueMemMaxDesc, memUsedDesc,
+		residentDesc, openFDsDesc, maxFDsDesc, openTCPDesc, memLimitDesc, diskAvailDesc, diskLimitDesc, ioSyncDesc,
 	} {
 		ch <- d
 	}
 	if !c.perObject {
+		ch <- memAlarmDesc
 		ch <- diskAlarmDesc
 		for _, d := range channelCounters {
 			ch <- d.desc
@@ -376,15 +380,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if free := c.srv.DiskFreeNow(); free >= 0 {
 		gauge(diskAvailDesc, float64(free))
 	}
-	disk := c.srv.Disk()
+	disk, mem := c.srv.Disk(), c.srv.Memory()
 	gauge(diskLimitDesc, float64(disk.Limit))
+	gauge(memLimitDesc, float64(mem.Limit))
+	gauge(memUsedDesc, float64(mem.Used))
 	if !c.perObject {
 		// Untyped and in the aggregated endpoint only, as RabbitMQ's.
-		alarm := 0.0
-		if disk.Alarm {
-			alarm = 1
-		}
-		ch <- prometheus.MustNewConstMetric(diskAlarmDesc, prometheus.UntypedValue, alarm)
+		ch <- prometheus.MustNewConstMetric(memAlarmDesc, prometheus.UntypedValue, flag(mem.Alarm))
+		ch <- prometheus.MustNewConstMetric(diskAlarmDesc, prometheus.UntypedValue, flag(disk.Alarm))
 	}
 	gauge(buildInfoDesc, 1, server.Version, runtime.Version())
 	st := c.srv.StoreStats()
@@ -415,4 +418,12 @@ func constHistogram(d *prometheus.Desc, h store.Histogram) prometheus.Metric {
 		buckets[b] = n
 	}
 	return prometheus.MustNewConstHistogram(d, h.Count(), h.Sum, buckets)
+}
+
+// flag is 1 for true and 0 for false, an alarm's value.
+func flag(on bool) float64 {
+	if on {
+		return 1
+	}
+	return 0
 }

@@ -478,22 +478,28 @@ func TestProcessGauges(t *testing.T) {
 	if got["rabbitmq_disk_space_available_bytes"] <= 0 {
 		t.Errorf("disk space available %v", got["rabbitmq_disk_space_available_bytes"])
 	}
-	// servertest turns the free disk space alarm off (TestDiskAlarmGauge
-	// turns it on).
-	if got["rabbitmq_disk_space_available_limit_bytes"] != 0 || got["rabbitmq_alarms_free_disk_space_watermark"] != 0 {
-		t.Errorf("disk limit %v, alarm %v; want 0 and 0", got["rabbitmq_disk_space_available_limit_bytes"], got["rabbitmq_alarms_free_disk_space_watermark"])
+	// servertest turns the alarms off (TestAlarmGauges turns them on).
+	for _, name := range []string{"rabbitmq_disk_space_available_limit_bytes", "rabbitmq_alarms_free_disk_space_watermark", "rabbitmq_resident_memory_limit_bytes", "rabbitmq_alarms_memory_used_watermark"} {
+		if v, ok := got[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
+		}
 	}
 }
 
-// TestDiskAlarmGauge: the free disk space alarm shows as
-// rabbitmq_alarms_free_disk_space_watermark 1 while it is raised.
-func TestDiskAlarmGauge(t *testing.T) {
+// TestAlarmGauges: the free disk space and memory alarms show as
+// rabbitmq_alarms_free_disk_space_watermark and
+// rabbitmq_alarms_memory_used_watermark 1 while they are raised, with
+// their limits.
+func TestAlarmGauges(t *testing.T) {
 	const limit = 1 << 30
-	disk := servertest.NewDisk(limit + 1<<20) // near the limit, which the broker then reads often
-	b := startBroker(t, disk.Alarm(limit))
-	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0, "rabbitmq_disk_space_available_limit_bytes": limit})
+	disk, mem := servertest.NewDisk(limit+1<<20), servertest.NewMemory(limit-1) // near the limits, which the broker then reads often
+	b := startBroker(t, disk.Alarm(limit), mem.Alarm(limit))
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0, "rabbitmq_disk_space_available_limit_bytes": limit, "rabbitmq_alarms_memory_used_watermark": 0, "rabbitmq_resident_memory_limit_bytes": limit, "warren_memory_used_bytes": limit - 1})
 	disk.Set(limit - 1<<20)
-	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 1})
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 1, "rabbitmq_alarms_memory_used_watermark": 0})
+	mem.Set(limit)
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 1, "rabbitmq_alarms_memory_used_watermark": 1, "warren_memory_used_bytes": limit})
 	disk.Set(limit + 1<<20)
-	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0})
+	mem.Set(0)
+	b.waitFor(t, "/metrics", map[string]float64{"rabbitmq_alarms_free_disk_space_watermark": 0, "rabbitmq_alarms_memory_used_watermark": 0})
 }

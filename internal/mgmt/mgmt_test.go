@@ -989,18 +989,7 @@ func TestDiskAlarm(t *testing.T) {
 	}
 	disk.Set(limit - 1<<20)
 	e.eventually("the alarm", func() bool { return node()["disk_free_alarm"] == true })
-	for path, reason := range map[string]string{"alarms": "There are alarms in effect in the cluster", "local-alarms": "There are alarms in effect on the node"} {
-		var h struct {
-			Status, Reason string
-			Alarms         []struct{ Node, Resource string }
-		}
-		if err := json.Unmarshal(e.want(503, "GET", "/api/health/checks/"+path, nil), &h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Status != "failed" || h.Reason != reason || len(h.Alarms) != 1 || h.Alarms[0].Resource != "disk space" || h.Alarms[0].Node != node()["name"] {
-			t.Errorf("%s during the alarm: %+v", path, h)
-		}
-	}
+	e.expectAlarms(node()["name"], "disk space")
 	if s1, s2 := state("alarm-pub"), state("alarm-cons"); s1 != "blocking" || s2 != "blocking" {
 		t.Fatalf("states %v and %v during the alarm, want blocking", s1, s2)
 	}
@@ -1022,6 +1011,56 @@ func TestDiskAlarm(t *testing.T) {
 		t.Errorf("local-alarms after the alarm: %v", h)
 	}
 	e.eventually("the publisher to run", func() bool { return state("alarm-pub") == "running" })
+}
+
+// expectAlarms checks that both alarms health checks fail, naming the
+// resources in alarm on node, in order.
+func (e *env) expectAlarms(node any, resources ...string) {
+	e.t.Helper()
+	for path, reason := range map[string]string{"alarms": "There are alarms in effect in the cluster", "local-alarms": "There are alarms in effect on the node"} {
+		var h struct {
+			Status, Reason string
+			Alarms         []struct{ Node, Resource string }
+		}
+		if err := json.Unmarshal(e.want(503, "GET", "/api/health/checks/"+path, nil), &h); err != nil {
+			e.t.Fatal(err)
+		}
+		ok := h.Status == "failed" && h.Reason == reason && len(h.Alarms) == len(resources)
+		for i := range h.Alarms {
+			ok = ok && h.Alarms[i].Resource == resources[i] && h.Alarms[i].Node == node
+		}
+		if !ok {
+			e.t.Errorf("%s: %+v, want alarms %q on %v", path, h, resources, node)
+		}
+	}
+}
+
+// TestMemoryAlarm: the node shows the memory alarm, its limit and the
+// memory it weighs (mem_used, mem_limit, mem_alarm), and the alarms health
+// checks name it, with the free disk space alarm when both are raised.
+func TestMemoryAlarm(t *testing.T) {
+	const limit, diskLimit = 1 << 30, 1 << 20
+	mem, disk := servertest.NewMemory(limit-1), servertest.NewDisk(diskLimit+1<<20)
+	e := newEnv(t, mem.Alarm(limit), disk.Alarm(diskLimit))
+	node := func() map[string]any { return e.getList("/api/nodes")[0] }
+	if n := node(); n["mem_used"] != float64(limit-1) || n["mem_limit"] != float64(limit) || n["mem_alarm"] != false {
+		t.Fatalf("node before the alarm: mem_used %v, mem_limit %v, mem_alarm %v", n["mem_used"], n["mem_limit"], n["mem_alarm"])
+	}
+	mem.Set(limit)
+	e.eventually("the alarm", func() bool { return node()["mem_alarm"] == true })
+	if n := node(); n["mem_used"] != float64(limit) {
+		t.Errorf("mem_used %v during the alarm, want %d", n["mem_used"], limit)
+	}
+	e.expectAlarms(node()["name"], "memory")
+	disk.Set(0)
+	e.eventually("the disk alarm", func() bool { return node()["disk_free_alarm"] == true })
+	e.expectAlarms(node()["name"], "memory", "disk space")
+	mem.Set(0)
+	disk.Set(diskLimit + 1<<20)
+	e.eventually("the alarms to clear", func() bool { return node()["mem_alarm"] == false && node()["disk_free_alarm"] == false })
+	if h := e.getObject("/api/health/checks/alarms"); h["status"] != "ok" {
+		t.Errorf("alarms after the alarms: %v", h)
+	}
 }
 
 // TestNodeSyncCount: the node's io_sync_count, with its rate, counts the

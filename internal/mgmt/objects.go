@@ -258,13 +258,11 @@ func (a *api) overview(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) nodeJSON() map[string]any {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	disk := a.srv.Disk()
+	disk, mem := a.srv.Disk(), a.srv.Memory()
 	m := stats{
 		"name": a.node, "type": "disc", "running": true, "os_pid": strconv.Itoa(os.Getpid()),
 		"uptime": time.Since(a.started).Milliseconds(), "processors": runtime.NumCPU(),
-		"mem_used": ms.Sys, "mem_alarm": false, "disk_free": max(a.srv.DiskFreeNow(), 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
+		"mem_used": mem.Used, "mem_limit": mem.Limit, "mem_alarm": mem.Alarm, "disk_free": max(a.srv.DiskFreeNow(), 0), "disk_free_limit": disk.Limit, "disk_free_alarm": disk.Alarm,
 		"rates_mode": "basic", "db_dir": a.srv.DataDir(), "partitions": []string{},
 		"run_queue": 0, "proc_used": runtime.NumGoroutine(),
 	}
@@ -345,17 +343,22 @@ func (a *api) whoami(w http.ResponseWriter, r *http.Request) error {
 }
 
 // healthAlarms is RabbitMQ's alarms health check: 200 and status ok, or
-// 503 naming the alarms in effect (Warren's one node has one: free disk
-// space), with reason as the reply's text.
+// 503 naming the alarms in effect (Warren's one node has two: memory and
+// free disk space, RabbitMQ's resource names), with reason as the reply's
+// text.
 func (a *api) healthAlarms(reason string) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if !a.srv.Disk().Alarm {
+		var alarms []map[string]string
+		if a.srv.Memory().Alarm {
+			alarms = append(alarms, map[string]string{"node": a.node, "resource": "memory"})
+		}
+		if a.srv.Disk().Alarm {
+			alarms = append(alarms, map[string]string{"node": a.node, "resource": "disk space"})
+		}
+		if alarms == nil {
 			return ok(w, map[string]string{"status": "ok"})
 		}
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"status": "failed", "reason": reason,
-			"alarms": []map[string]string{{"node": a.node, "resource": "disk space"}},
-		})
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failed", "reason": reason, "alarms": alarms})
 	}
 }
 

@@ -44,6 +44,9 @@ func Start(tb testing.TB, modify ...func(*server.Options)) *Broker {
 	// publishers on a build machine short of disk. Tests of the alarm set
 	// DiskFreeLimit (and DiskFree).
 	opts.DiskFreeLimit = -1
+	// So is the memory alarm, which weighs the whole test process's
+	// memory. Tests of the alarm set MemoryHighWatermark (and MemoryUsed).
+	opts.MemoryHighWatermark = -1
 	for _, m := range modify {
 		m(&opts)
 	}

@@ -1,0 +1,107 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenmq/warren/server"
+	"github.com/warrenmq/warren/server/servertest"
+)
+
+// setMemory makes m show used bytes and waits for the memory alarm to be
+// in state on.
+func setMemory(t *testing.T, b *servertest.Broker, m *servertest.Memory, used int64, on bool) {
+	t.Helper()
+	m.Set(used)
+	checkFor(t, waitTimeout, func() bool { return b.Server.Memory().Alarm == on })
+}
+
+// expectBlocking waits for the next connection.blocked (active, with
+// reason) or connection.unblocked (reason "") on blocked.
+func expectBlocking(t *testing.T, blocked <-chan amqp.Blocking, active bool, reason string) {
+	t.Helper()
+	select {
+	case bl := <-blocked:
+		if bl.Active != active || bl.Reason != reason {
+			t.Fatalf("got %+v, want active %v with reason %q", bl, active, reason)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("no connection.blocked or unblocked (want active %v, reason %q)", active, reason)
+	}
+}
+
+// While the broker's memory is at or above the watermark, a connection
+// that publishes is blocked as for the free disk space alarm, told so with
+// RabbitMQ's "low on memory". With both alarms raised the reason names
+// both, in RabbitMQ's order; a connection is told once, not again when
+// another alarm is raised while it waits, and unblocked only once both
+// have cleared.
+func TestMemoryAlarmBlocksPublishers(t *testing.T) {
+	t.Parallel()
+	const limit, diskLimit = 1 << 30, 50_000_000
+	m, d := servertest.NewMemory(limit-64<<20), servertest.NewDisk(diskLimit+64<<20)
+	b := start(t, m.Alarm(limit), d.Alarm(diskLimit))
+	if got, want := b.Server.Memory(), (server.MemoryInfo{Used: limit - 64<<20, Limit: limit}); got != want {
+		t.Fatalf("Memory() = %+v, want %+v", got, want)
+	}
+	pubConn, otherConn := dial(t, b.URL), dial(t, b.URL)
+	blocked := pubConn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	otherBlocked := otherConn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	pub, confirms := confirmChannel(t, pubConn, 8)
+	q := declareQueue(t, b, pub, nil)
+	other := mustChannel(t, otherConn)
+
+	// Memory alone.
+	setMemory(t, b, m, limit, true)
+	if got, want := b.Server.Memory(), (server.MemoryInfo{Used: limit, Limit: limit, Alarm: true}); got != want {
+		t.Fatalf("Memory() = %+v, want %+v", got, want)
+	}
+	if s := connState(t, b, pubConn); s != "blocking" {
+		t.Fatalf("publisher's state %q during the alarm before it publishes, want blocking", s)
+	}
+	publishMsg(t, pub, "", q, amqp.Publishing{Body: []byte("a")})
+	expectBlocking(t, blocked, true, "low on memory")
+	if s := connState(t, b, pubConn); s != "blocked" {
+		t.Fatalf("publisher's state %q, want blocked", s)
+	}
+	// The other connection, which does not publish, carries on.
+	if _, err := other.QueueDeclare("", false, true, true, false, nil); err != nil {
+		t.Fatalf("declare during the alarm: %v", err)
+	}
+	if n := messageCount(t, otherConn, q); n != 0 {
+		t.Fatalf("queue holds %d messages during the block, want 0", n)
+	}
+	// The disk alarm too, then memory clears: still blocked, not told.
+	setDisk(t, b, d, 0, true)
+	setMemory(t, b, m, limit-1, false)
+	if n := messageCount(t, otherConn, q); n != 0 || connState(t, b, pubConn) != "blocked" {
+		t.Fatalf("with the disk alarm still raised: %d messages queued, publisher %s; want 0, blocked", n, connState(t, b, pubConn))
+	}
+	setDisk(t, b, d, diskLimit, false)
+	expectBlocking(t, blocked, false, "")
+	waitConfirm(t, confirms)
+	if n := messageCount(t, otherConn, q); n != 1 {
+		t.Fatalf("queue holds %d messages after the alarms, want 1", n)
+	}
+
+	// Both at once.
+	setMemory(t, b, m, limit+1, true)
+	setDisk(t, b, d, 0, true)
+	publishMsg(t, pub, "", q, amqp.Publishing{Body: []byte("b")})
+	expectBlocking(t, blocked, true, "low on disk & memory")
+	setMemory(t, b, m, 0, false)
+	setDisk(t, b, d, diskLimit, false)
+	expectBlocking(t, blocked, false, "")
+	waitConfirm(t, confirms)
+	if n := messageCount(t, otherConn, q); n != 2 {
+		t.Fatalf("queue holds %d messages after the alarms, want 2", n)
+	}
+	for _, c := range []<-chan amqp.Blocking{blocked, otherBlocked} {
+		select {
+		case bl := <-c:
+			t.Fatalf("got %+v; want no more than one blocked and unblocked for each block, and none for a connection that does not publish", bl)
+		default:
+		}
+	}
+}
