@@ -145,20 +145,30 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}
 	kick := ch.creditKicksLocked() // before the settle frees the credit
-	recs := ch.unacked.take(tag, multiple, ch.settled[:0])
-	for _, r := range recs {
-		if r.cs != nil {
-			r.cs.unacked--
+	if multiple && tag == 0 {
+		// All outstanding now, not those delivered between chunks.
+		tag = ch.unacked.lastTag()
+	}
+	for {
+		recs := ch.unacked.take(tag, multiple, ch.settled[:0], settleChunk)
+		for _, r := range recs {
+			if r.cs != nil {
+				r.cs.unacked--
+			}
 		}
+		ch.mu.Unlock()
+		n := len(recs)
+		if kind == txn.Ack {
+			ch.c.stats.acknowledged.Add(uint64(n))
+		}
+		ch.entryBuf = trim(applySettle(recs, kind, requeue, ch.entryBuf))
+		clear(recs)
+		ch.settled = trim(recs)
+		if n < settleChunk || tag == 0 {
+			break
+		}
+		ch.mu.Lock()
 	}
-	ch.mu.Unlock()
-	if kind == txn.Ack {
-		ch.c.stats.acknowledged.Add(uint64(len(recs)))
-	}
-
-	ch.entryBuf = trim(applySettle(recs, kind, requeue, ch.entryBuf))
-	clear(recs)
-	ch.settled = trim(recs)
 	for _, r := range kick {
 		r.q.Kick()
 	}

@@ -44,7 +44,7 @@ const (
 	// heap of many small messages takes long to collect, and the
 	// consumers that would drain it need the CPU.
 	memGCEvery = time.Second
-	memGCShare = 10
+	memGCShare = 4
 )
 
 // memAlarm watches the broker's memory and holds the alarm's state.

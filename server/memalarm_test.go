@@ -105,3 +105,44 @@ func TestMemoryAlarmBlocksPublishers(t *testing.T) {
 		}
 	}
 }
+
+// An ack of thousands of deliveries at once (multiple, which the broker
+// settles a chunk at a time) settles exactly those up to its tag, and an
+// ack of all (tag 0, multiple) all that were outstanding; the channel goes
+// on.
+func TestAckMultipleMany(t *testing.T) {
+	t.Parallel()
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := declareQueue(t, b, ch, nil)
+	const n = 5000 // several chunks
+	for range n {
+		publishMsg(t, ch, "", q, amqp.Publishing{Body: []byte("m")})
+	}
+	msgs := consume(t, ch, q, false)
+	var tags [n]uint64
+	for i := range n {
+		tags[i] = recv(t, msgs).DeliveryTag
+	}
+	unacked := func() (int, uint64) {
+		t.Helper()
+		info, err := b.Server.Queue(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Unacked, info.Acked
+	}
+	if err := ch.Ack(tags[3000-1], true); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, waitTimeout, func() bool { u, a := unacked(); return u == n-3000 && a == 3000 })
+	if err := ch.Ack(0, true); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, waitTimeout, func() bool { u, a := unacked(); return u == 0 && a == n })
+	publishMsg(t, ch, "", q, amqp.Publishing{Body: []byte("after")})
+	if m := recv(t, msgs); string(m.Body) != "after" {
+		t.Fatalf("got %q after the acks, want the next message", m.Body)
+	}
+}

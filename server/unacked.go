@@ -20,6 +20,12 @@ type unackedList struct {
 	live int
 }
 
+// settleChunk is how many deliveries an ack, nack or reject of many
+// (multiple) settles at a time: each chunk is taken from the list and
+// handed to its queues before the next, so settling a million takes no
+// more memory than settling settleChunk.
+const settleChunk = 1024
+
 // maxKeptRecs bounds the room a channel keeps in its emptied unacked list
 // and its scratch buffers for settling: acking a million deliveries at
 // once (multiple) must not leave tens of megabytes with the channel.
@@ -70,10 +76,12 @@ func (l *unackedList) find(tag uint64) int {
 }
 
 // take removes the record with tag, or with multiple every record with a
-// tag up to it (tag 0 with multiple: all), appending them to out.
-func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord) []unackedRecord {
+// tag up to it (tag 0 with multiple: all), appending them to out; with
+// limit above 0, at most limit records (the first ones).
+func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord, limit int) []unackedRecord {
 	if multiple {
-		for i := l.head; i < len(l.recs); i++ {
+		n := 0
+		for i := l.head; i < len(l.recs) && (limit <= 0 || n < limit); i++ {
 			r := l.recs[i]
 			if r.tag == 0 {
 				continue
@@ -81,6 +89,7 @@ func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord) []una
 			if tag != 0 && r.tag > tag {
 				break
 			}
+			n++
 			out = append(out, r)
 			l.recs[i] = unackedRecord{}
 			l.live--
@@ -92,6 +101,16 @@ func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord) []una
 	}
 	l.compact()
 	return out
+}
+
+// lastTag returns the highest outstanding tag, 0 if there is none.
+func (l *unackedList) lastTag() uint64 {
+	for i := len(l.recs) - 1; i >= l.head; i-- {
+		if t := l.recs[i].tag; t != 0 {
+			return t
+		}
+	}
+	return 0
 }
 
 func (l *unackedList) compact() {
@@ -123,7 +142,7 @@ func (l *unackedList) compact() {
 
 // all removes and returns every record.
 func (l *unackedList) all() []unackedRecord {
-	return l.take(0, true, nil)
+	return l.take(0, true, nil, 0)
 }
 
 // allExcept removes and returns every record whose tag is not in keep.

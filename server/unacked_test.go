@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // One delivery left unacked while later ones are acked one by one must not
 // make the list grow with every delivery (nor every find scan them all).
@@ -9,7 +12,7 @@ func TestUnackedListStaysSmallAroundAnOldDelivery(t *testing.T) {
 	l.push(unackedRecord{tag: 1})
 	for tag := uint64(2); tag <= 200_000; tag++ {
 		l.push(unackedRecord{tag: tag})
-		if got := l.take(tag, false, nil); len(got) != 1 || got[0].tag != tag {
+		if got := l.take(tag, false, nil, 0); len(got) != 1 || got[0].tag != tag {
 			t.Fatalf("take(%d) = %v", tag, got)
 		}
 		if len(l.recs) > 4096 {
@@ -19,7 +22,7 @@ func TestUnackedListStaysSmallAroundAnOldDelivery(t *testing.T) {
 	if l.live != 1 || l.find(1) < 0 {
 		t.Fatalf("live = %d, find(1) = %d; want the old delivery still there", l.live, l.find(1))
 	}
-	if got := l.take(0, true, nil); len(got) != 1 || got[0].tag != 1 {
+	if got := l.take(0, true, nil, 0); len(got) != 1 || got[0].tag != 1 {
 		t.Fatalf("take all = %v, want [1]", got)
 	}
 }
@@ -31,9 +34,9 @@ func TestUnackedListMultipleAcrossHoles(t *testing.T) {
 	for tag := uint64(1); tag <= 10; tag++ {
 		l.push(unackedRecord{tag: tag})
 	}
-	l.take(3, false, nil)
-	l.take(5, false, nil)
-	got := l.take(6, true, nil)
+	l.take(3, false, nil, 0)
+	l.take(5, false, nil, 0)
+	got := l.take(6, true, nil, 0)
 	var tags []uint64
 	for _, r := range got {
 		tags = append(tags, r.tag)
@@ -54,7 +57,7 @@ func TestUnackedListStaysSmallWithRollingMultipleAcks(t *testing.T) {
 	for tag := uint64(1); tag <= 500_000; tag++ {
 		l.push(unackedRecord{tag: tag})
 		if tag > 1000 && tag%100 == 0 {
-			if got := l.take(tag-1000, true, nil); len(got) != 100 {
+			if got := l.take(tag-1000, true, nil, 0); len(got) != 100 {
 				t.Fatalf("ack multiple %d took %d records, want 100", tag-1000, len(got))
 			}
 		}
@@ -78,11 +81,37 @@ func TestUnackedListGivesBackRoom(t *testing.T) {
 		for tag := uint64(1); tag <= c.n; tag++ {
 			l.push(unackedRecord{tag: tag})
 		}
-		if got := l.take(c.n, true, nil); uint64(len(got)) != c.n || l.live != 0 {
+		if got := l.take(c.n, true, nil, 0); uint64(len(got)) != c.n || l.live != 0 {
 			t.Fatalf("took %d of %d, %d live", len(got), c.n, l.live)
 		}
 		if kept := cap(l.recs) > 0; kept != c.kept || cap(l.recs) > maxKeptRecs {
 			t.Errorf("after acking %d deliveries the list has room for %d, want room kept %v and at most %d", c.n, cap(l.recs), c.kept, maxKeptRecs)
 		}
+	}
+}
+
+// A limited take of many (multiple) takes the first ones, in order, and
+// the next takes go on from there; lastTag is the highest outstanding.
+func TestUnackedListTakeInChunks(t *testing.T) {
+	var l unackedList
+	for tag := uint64(1); tag <= 10; tag++ {
+		l.push(unackedRecord{tag: tag})
+	}
+	l.take(10, false, nil, 0)
+	if got := l.lastTag(); got != 9 {
+		t.Fatalf("lastTag = %d, want 9", got)
+	}
+	var tags []uint64
+	for {
+		got := l.take(8, true, nil, 3)
+		for _, r := range got {
+			tags = append(tags, r.tag)
+		}
+		if len(got) < 3 {
+			break
+		}
+	}
+	if fmt.Sprint(tags) != "[1 2 3 4 5 6 7 8]" || l.live != 1 || l.lastTag() != 9 {
+		t.Fatalf("took %v in chunks of 3, %d live, lastTag %d; want 1 to 8, and 9 left", tags, l.live, l.lastTag())
 	}
 }
