@@ -144,13 +144,25 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		ch.mu.Unlock()
 		return errorf(wire.PreconditionFailed, "unknown delivery tag %d", tag)
 	}
-	kick := ch.creditKicksLocked() // before the settle frees the credit
+	var kick []*queueRec
 	if multiple && tag == 0 {
 		// All outstanding now, not those delivered between chunks.
 		tag = ch.unacked.lastTag()
 	}
+	// Requeues go in one piece: a chunk requeued and delivered again
+	// before the next is back could reach consumers out of queue order.
+	limit := settleChunk
+	if requeue && kind != txn.Ack {
+		limit = 0
+	}
 	for {
-		recs := ch.unacked.take(tag, multiple, ch.settled[:0], settleChunk)
+		if kick == nil {
+			// Before the settle frees the credit; again at each chunk,
+			// as deliveries made since the last one may have filled the
+			// channel's global prefetch again, refusing queues.
+			kick = ch.creditKicksLocked()
+		}
+		recs := ch.unacked.take(tag, multiple, ch.settled[:0], limit)
 		for _, r := range recs {
 			if r.cs != nil {
 				r.cs.unacked--
@@ -164,7 +176,7 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		ch.entryBuf = trim(applySettle(recs, kind, requeue, ch.entryBuf))
 		clear(recs)
 		ch.settled = trim(recs)
-		if n < settleChunk || tag == 0 {
+		if limit == 0 || n < limit || tag == 0 {
 			break
 		}
 		ch.mu.Lock()

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,8 +109,8 @@ func TestMemoryAlarmBlocksPublishers(t *testing.T) {
 
 // An ack of thousands of deliveries at once (multiple, which the broker
 // settles a chunk at a time) settles exactly those up to its tag, and an
-// ack of all (tag 0, multiple) all that were outstanding; the channel goes
-// on.
+// ack of all (tag 0, multiple) all that were outstanding; a nack of
+// thousands requeues them in order.
 func TestAckMultipleMany(t *testing.T) {
 	t.Parallel()
 	b := start(t)
@@ -141,8 +142,32 @@ func TestAckMultipleMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFor(t, waitTimeout, func() bool { u, a := unacked(); return u == 0 && a == n })
-	publishMsg(t, ch, "", q, amqp.Publishing{Body: []byte("after")})
-	if m := recv(t, msgs); string(m.Body) != "after" {
-		t.Fatalf("got %q after the acks, want the next message", m.Body)
+
+	// A nack of thousands with requeue puts them all back in order, marked
+	// redelivered.
+	for i := range n {
+		publishMsg(t, ch, "", q, amqp.Publishing{Body: []byte(strconv.Itoa(i))})
 	}
+	var last uint64
+	for i := range n {
+		m := recv(t, msgs)
+		if string(m.Body) != strconv.Itoa(i) || m.Redelivered {
+			t.Fatalf("delivery %d: %q redelivered %v", i, m.Body, m.Redelivered)
+		}
+		last = m.DeliveryTag
+	}
+	if err := ch.Nack(last, true, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m := recv(t, msgs)
+		if string(m.Body) != strconv.Itoa(i) || !m.Redelivered {
+			t.Fatalf("redelivery %d: %q redelivered %v; want %d, redelivered", i, m.Body, m.Redelivered, i)
+		}
+		last = m.DeliveryTag
+	}
+	if err := ch.Ack(last, true); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, waitTimeout, func() bool { u, a := unacked(); return u == 0 && a == 2*n })
 }
