@@ -165,15 +165,15 @@ func (a *diskAlarm) check() time.Duration {
 	a.failing = false
 	a.free.Store(free)
 	room := free + a.storeFree()
-	a.set(room < a.limit, free, room)
+	a.update(room < a.limit, free, room)
 	if a.limit == 0 {
 		return diskCheckMax
 	}
 	return checkWait(room, a.limit, diskCheckMin, diskCheckMax)
 }
 
-// set raises or clears the alarm.
-func (a *diskAlarm) set(on bool, free, room int64) {
+// update raises or clears the alarm, and logs it.
+func (a *diskAlarm) update(on bool, free, room int64) {
 	switch raised, cleared := a.alarmState.set(on); {
 	case raised:
 		a.log.Warn("free disk space alarm raised: publishing connections are blocked", "dir", a.dir, "free_bytes", free, "with_store_free_pages", room, "limit_bytes", a.limit)

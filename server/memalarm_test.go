@@ -110,7 +110,7 @@ func TestMemoryAlarmBlocksPublishers(t *testing.T) {
 // An ack of thousands of deliveries at once (multiple, which the broker
 // settles a chunk at a time) settles exactly those up to its tag, and an
 // ack of all (tag 0, multiple) all that were outstanding; a nack of
-// thousands requeues them in order.
+// thousands requeues them all, in order, marked redelivered.
 func TestAckMultipleMany(t *testing.T) {
 	t.Parallel()
 	b := start(t)

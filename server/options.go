@@ -111,18 +111,29 @@ func DefaultOptions() Options {
 	}
 }
 
-// DefaultMemoryWatermark is the default memory alarm's share of the memory
-// the process may use, RabbitMQ's vm_memory_high_watermark.relative.
-const DefaultMemoryWatermark = 0.4
+// DefaultMemoryWatermarkShare is the default memory alarm's share of the
+// memory the process may use, RabbitMQ's vm_memory_high_watermark.relative.
+const DefaultMemoryWatermarkShare = 0.4
 
 // DefaultMemoryHighWatermark is the default Options.MemoryHighWatermark:
-// DefaultMemoryWatermark of the memory the process may use (the machine's,
-// or its container's limit if lower); -1 (off) where that cannot be read.
+// MemoryWatermark(DefaultMemoryWatermarkShare); -1 (off) where the memory
+// cannot be read.
 func DefaultMemoryHighWatermark() int64 {
-	if n, ok := sysmem.Limit(); ok {
-		return int64(float64(n) * DefaultMemoryWatermark)
+	if n, ok := MemoryWatermark(DefaultMemoryWatermarkShare); ok {
+		return n
 	}
 	return -1
+}
+
+// MemoryWatermark is share of the memory the process may use (the
+// machine's, or its container's limit if lower), in bytes and at least 1,
+// for Options.MemoryHighWatermark; false where that memory cannot be read.
+func MemoryWatermark(share float64) (int64, bool) {
+	n, ok := sysmem.Limit()
+	if !ok {
+		return 0, false
+	}
+	return max(int64(float64(n)*share), 1), true
 }
 
 // DefaultDiskFreeLimit is the default Options.DiskFreeLimit, RabbitMQ's.

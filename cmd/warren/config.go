@@ -71,7 +71,7 @@ func applyEnv(fs *flag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
-			if serr := f.Value.Set(v); serr != nil {
+			if serr := fs.Set(f.Name, v); serr != nil { // fs.Set: isSet sees it
 				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, serr)
 			}
 		}
@@ -123,7 +123,7 @@ func readConfig(fs *flag.FlagSet, name string, r io.Reader) error {
 			}
 			value = value[1 : len(value)-1]
 		}
-		if err := f.Value.Set(value); err != nil {
+		if err := fs.Set(key, value); err != nil { // fs.Set: isSet sees it
 			return fmt.Errorf("%s:%d: invalid value %q for %q: %w", name, n, value, key, err)
 		}
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/warrenmq/warren/internal/gctune"
 	"github.com/warrenmq/warren/internal/proctune"
 	"github.com/warrenmq/warren/internal/store"
-	"github.com/warrenmq/warren/internal/sysmem"
 	"github.com/warrenmq/warren/server"
 )
 
@@ -81,12 +80,12 @@ func memoryWatermark(relative float64, absolute int64, log *slog.Logger) (int64,
 	case relative == 0:
 		return -1, nil
 	}
-	n, ok := sysmem.Limit()
+	n, ok := server.MemoryWatermark(relative)
 	if !ok {
 		log.Warn("cannot read the machine's memory: the memory alarm is off (set --vm-memory-high-watermark-absolute)")
 		return -1, nil
 	}
-	return max(int64(float64(n)*relative), 1), nil
+	return n, nil
 }
 
 func run(args []string) error {
@@ -99,7 +98,7 @@ func run(args []string) error {
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
 	queueMemory := fs.Int64("queue-memory", d.QueueMemory, "bytes of ready messages all queues keep in memory together, past which they page out as past their windows (default: a fifth of the machine's or container's memory, or half the memory alarm's watermark if that is lower); negative for no bound but the windows")
 	diskFreeLimit := fs.Int64("disk-free-limit", d.DiskFreeLimit, "free bytes on the data dir's file system, counting the store's reusable free pages, below which publishing connections are blocked until space is freed (RabbitMQ's disk_free_limit); 0 turns the alarm off")
-	memWatermark := fs.Float64("vm-memory-high-watermark", server.DefaultMemoryWatermark, "share (0 to 1) of the machine's or container's memory at which the memory alarm blocks publishing connections until the broker's memory falls below it (RabbitMQ's vm_memory_high_watermark.relative); 0 turns the alarm off")
+	memWatermark := fs.Float64("vm-memory-high-watermark", server.DefaultMemoryWatermarkShare, "share (0 to 1) of the machine's or container's memory at which the memory alarm blocks publishing connections until the broker's memory falls below it (RabbitMQ's vm_memory_high_watermark.relative); 0 turns the alarm off")
 	memAbsolute := fs.Int64("vm-memory-high-watermark-absolute", 0, "the memory alarm's limit in bytes, in place of --vm-memory-high-watermark when above 0 (RabbitMQ's vm_memory_high_watermark.absolute)")
 	maxTxOps := fs.Int("max-tx-ops", d.MaxTxOps, "most publishes and acknowledgements one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")
 	maxTxBytes := fs.Int64("max-tx-bytes", d.MaxTxBytes, "most message body bytes one transaction may hold; past it the channel is closed with 406 and nothing of the transaction is applied")

@@ -170,7 +170,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check", "--http-addr", `":15672"`, "--metrics-addr", `":15692"`, "--pprof-addr", "WARREN_PPROF_ADDR", "--gc-min-heap", "--adaptive-procs", "--config", "--users", "--loopback-users", "--frame-max", "--channel-max", "--handshake-timeout", "--close-timeout", "--queue-memory", "--disk-free-limit", "WARREN_DISK_FREE_LIMIT", `"50000000"`, "--vm-memory-high-watermark", "WARREN_VM_MEMORY_HIGH_WATERMARK", "0.4", "--vm-memory-high-watermark-absolute"} {
+	for _, want := range []string{"--amqp-addr", "WARREN_AMQP_ADDR", `":5672"`, "--data-dir", "WARREN_DATA_DIR", `"./warren-data"`, "--max-message-size", "--heartbeat", "--log-format", "--queue-window", "--max-tx-ops", "WARREN_MAX_TX_OPS", "--max-tx-bytes", "--check", "--http-addr", `":15672"`, "--metrics-addr", `":15692"`, "--pprof-addr", "WARREN_PPROF_ADDR", "--gc-min-heap", "--adaptive-procs", "--config", "--users", "--loopback-users", "--frame-max", "--channel-max", "--handshake-timeout", "--close-timeout", "--queue-memory", "--disk-free-limit", "WARREN_DISK_FREE_LIMIT", `"50000000"`, "--vm-memory-high-watermark", "WARREN_VM_MEMORY_HIGH_WATERMARK", `default "0.4"`, "--vm-memory-high-watermark-absolute"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %s:\n%s", want, out)
 		}
