@@ -179,6 +179,9 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 		if limit == 0 || n < limit || tag == 0 {
 			break
 		}
+		if betweenSettleChunks != nil {
+			betweenSettleChunks()
+		}
 		ch.mu.Lock()
 	}
 	for _, r := range kick {
@@ -186,6 +189,10 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 	}
 	return nil
 }
+
+// betweenSettleChunks, if set, runs between two chunks of a settle, with
+// no lock held. For tests; nil otherwise.
+var betweenSettleChunks func()
 
 // entries appends the records' entries to buf.
 func entries(recs []unackedRecord, buf []queue.Entry) []queue.Entry {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,58 @@ func TestAckMultipleMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFor(t, waitTimeout, func() bool { u, a := unacked(); return u == 0 && a == 2*n })
+}
+
+// A multiple ack settled in chunks still tells the queues a channel-wide
+// prefetch refused that there is room: deliveries made between two chunks
+// may fill the channel again and refuse a queue, and a later chunk frees
+// the room. Not parallel: it sets a hook of the package.
+func TestAckMultipleKicksGlobalPrefetch(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	pub := mustChannel(t, dial(t, b.URL))
+	if err := ch.Qos(2000, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	q1, q2 := declareQueue(t, b, ch, nil), declareQueue(t, b, ch, nil)
+	for range 1500 {
+		publishMsg(t, pub, "", q1, amqp.Publishing{Body: []byte("a")})
+	}
+	m1, m2 := consume(t, ch, q1, false), consume(t, ch, q2, false)
+	var last uint64
+	for range 1500 {
+		last = recv(t, m1).DeliveryTag
+	}
+	// After the first chunk (1,024 settled, 476 outstanding), q1 fills
+	// the channel to 2,000 again and q2 is refused.
+	filled := make(chan bool, 1)
+	var once sync.Once
+	server.SetBetweenSettleChunks(func() {
+		once.Do(func() {
+			for range 1524 {
+				publishMsg(t, pub, "", q1, amqp.Publishing{Body: []byte("b")})
+			}
+			publishMsg(t, pub, "", q2, amqp.Publishing{Body: []byte("q2")})
+			filled <- poll(waitTimeout, func() bool {
+				i1, err1 := b.Server.Queue(q1)
+				i2, err2 := b.Server.Queue(q2)
+				return err1 == nil && err2 == nil && i1.Unacked == 2000 && i2.Ready == 1
+			})
+		})
+	})
+	defer server.SetBetweenSettleChunks(nil)
+	if err := ch.Ack(last, true); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range m1 {
+		}
+	}()
+	if !<-filled {
+		t.Fatal("the channel was not full with q2's message refused between the chunks: the test did not test the case")
+	}
+	if m := recv(t, m2); string(m.Body) != "q2" {
+		t.Fatalf("got %q from q2", m.Body)
+	}
 }
