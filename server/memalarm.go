@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
@@ -20,18 +21,15 @@ import (
 // of consumers with unlimited prefetch, and the returns, confirms and
 // deliveries waiting for a client that does not read its socket.
 //
-// The memory weighed is what the Go runtime holds from the OS: its heap
-// (live objects, garbage not yet collected, and free pages kept for
-// reuse), stacks and its own; about the process's RSS, less the store's
-// file, which bbolt maps and the kernel can drop. A reading at or above the
-// limit raises the alarm. Garbage and free pages count, so such a reading
-// is followed, when the spacing allows (memGCEvery, memGCShare), by a
-// collection that also gives the free pages back to the OS
-// (debug.FreeOSMemory), and weighed again: an alarm that garbage raised
-// clears then, and the process's RSS falls with the reading. While the
-// alarm is raised the collections go on, so it clears once the consumers
-// have taken what the broker held, even if nothing else would collect the
-// heap.
+// The memory weighed is the Go runtime's: the heap's spans in use (live
+// objects and garbage not yet swept), stacks and the runtime's own, not
+// the heap's free pages kept for reuse, nor the store's file, which bbolt
+// maps and the kernel can drop. Garbage counts until a collection frees it,
+// so a reading at or above the limit is followed by a collection (spaced by
+// memGCEvery and memGCShare) and weighed again, and only such a reading raises
+// the alarm: it stands for memory the broker holds. While it is raised
+// the collections go on, so it clears once the consumers have taken what
+// the broker held, even if nothing else would collect the heap.
 
 // memBlockedReason is connection.blocked's reason, RabbitMQ's words.
 const memBlockedReason = "low on memory"
@@ -53,11 +51,11 @@ const (
 type memAlarm struct {
 	limit int64 // 0: never raised
 	probe func() int64
-	// collect is debug.FreeOSMemory, or nothing with a stand-in probe
-	// (Options.MemoryUsed).
-	collect func()
-	log     *slog.Logger
-	stop    chan struct{} // closed by Shutdown
+	// collect and giveBack are runtime.GC and debug.FreeOSMemory, or
+	// nothing with a stand-in probe (Options.MemoryUsed).
+	collect, giveBack func()
+	log               *slog.Logger
+	stop              chan struct{} // closed by Shutdown
 	// lastGC is when check last ran a collection. check owns it, called
 	// by New and then by the monitor's goroutine.
 	lastGC time.Time
@@ -72,13 +70,13 @@ type memAlarm struct {
 // is negative.
 func newMemAlarm(opts Options) *memAlarm {
 	a := &memAlarm{limit: max(opts.MemoryHighWatermark, 0), probe: opts.MemoryUsed, log: opts.Logger, stop: make(chan struct{})}
-	a.collect = debug.FreeOSMemory
+	a.collect, a.giveBack = runtime.GC, debug.FreeOSMemory
 	if a.probe == nil {
 		a.probe = newRuntimeMemory().read
 	} else {
 		// A stand-in's readings do not depend on the heap: collecting
 		// the whole test process would only slow its tests.
-		a.collect = func() {}
+		a.collect, a.giveBack = func() {}, func() {}
 	}
 	return a
 }
@@ -91,7 +89,9 @@ func (a *memAlarm) check() time.Duration {
 		a.used.Store(used)
 		return memCheckMax
 	}
-	on := used >= a.limit
+	// Raised only on a reading taken after a collection; cleared on any
+	// reading below the limit, garbage and all.
+	on := a.on.Load() && used >= a.limit
 	if used >= a.limit && time.Since(a.lastGC) >= max(memGCEvery, memGCShare*a.gcTook) {
 		start := time.Now()
 		a.collect()
@@ -106,11 +106,15 @@ func (a *memAlarm) check() time.Duration {
 		a.log.Warn("memory alarm raised: publishing connections are blocked", "used_bytes", used, "limit_bytes", a.limit)
 	case cleared:
 		a.log.Info("memory alarm cleared", "used_bytes", used, "limit_bytes", a.limit)
+		// What the broker freed goes back to the OS now, not over
+		// minutes: the process's RSS falls to what the alarm weighs.
+		a.giveBack()
+		a.lastGC = time.Now()
 	}
 	return checkWait(used, a.limit, memCheckMin, memCheckMax)
 }
 
-// runtimeMemory reads the memory the Go runtime holds (see above) through
+// runtimeMemory reads the Go runtime's memory in use (see above) through
 // runtime/metrics, which does not stop the world. Its samples are reused,
 // so one goroutine reads at a time: the monitor's.
 type runtimeMemory struct{ s []metrics.Sample }
@@ -119,17 +123,18 @@ func newRuntimeMemory() *runtimeMemory {
 	return &runtimeMemory{s: []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
 	}}
 }
 
 func (m *runtimeMemory) read() int64 {
 	metrics.Read(m.s)
-	return int64(m.s[0].Value.Uint64() - m.s[1].Value.Uint64())
+	return int64(m.s[0].Value.Uint64() - m.s[1].Value.Uint64() - m.s[2].Value.Uint64())
 }
 
 // MemoryInfo is the memory alarm's view of the broker.
 type MemoryInfo struct {
-	Used  int64 // the memory the Go runtime held at the alarm's last reading
+	Used  int64 // the Go runtime's memory in use at the alarm's last reading
 	Limit int64 // Options.MemoryHighWatermark; 0 when the alarm is off
 	Alarm bool  // publishers are blocked
 }

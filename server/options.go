@@ -65,10 +65,9 @@ type Options struct {
 	DiskFreeLimit int64
 	// MemoryHighWatermark is the memory, in bytes, at and above which the
 	// memory alarm blocks publishing connections, as RabbitMQ's
-	// vm_memory_high_watermark: the memory the Go runtime holds from the
-	// OS (about the process's RSS less the store's mapped file; see
-	// memalarm.go), which is the whole process's: a program that embeds
-	// the broker counts too.
+	// vm_memory_high_watermark: the Go runtime's memory in use (heap spans
+	// in use, stacks and the runtime's own; see memalarm.go), which is the
+	// whole process's: a program that embeds the broker counts too.
 	// Default DefaultMemoryHighWatermark(); negative turns the alarm off.
 	MemoryHighWatermark int64
 	// MemoryUsed, if set, is read in place of the Go runtime's memory by the

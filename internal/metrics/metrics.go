@@ -226,7 +226,7 @@ var (
 	ckptSecondsDesc = desc("warren_store_checkpoint_seconds_total", "Time spent in checkpoints, fsyncs included", nil)
 	compactionsDesc = desc("warren_store_compactions_total", "Times the store's file was copied into a smaller one, giving back the space of drained messages", nil)
 	queueMemDesc    = desc("warren_queue_memory_bytes", "What the queues have reserved of their shared memory budget (--queue-memory) for ready messages in memory: what each holds, rounded up to 16 KiB steps", nil)
-	memUsedDesc     = desc("warren_memory_used_bytes", "What the memory alarm weighs against rabbitmq_resident_memory_limit_bytes at its last reading: the memory the Go runtime holds from the OS, about RSS less the store's mapped file", nil)
+	memUsedDesc     = desc("warren_memory_used_bytes", "What the memory alarm weighs against rabbitmq_resident_memory_limit_bytes at its last reading: the Go runtime's memory in use, not the heap's free pages nor the store's mapped file, which RSS counts", nil)
 	queueMemMaxDesc = desc("warren_queue_memory_limit_bytes", "The queues' shared memory budget (--queue-memory); past it they page messages out; 0 for none", nil)
 
 	// RabbitMQ's process and disk gauges, which its Grafana dashboards
