@@ -101,6 +101,8 @@ func TestMemAlarmCheck(t *testing.T) {
 	a.lastGC = time.Now().Add(time.Hour)
 	step(true, limit+1)  // over: stays raised
 	step(false, limit-1) // under: cleared
+	a.lastGC, a.gcTook = time.Now().Add(-2*time.Second), time.Second
+	step(false, limit+1) // over, 2 s after a collection of 1 s: the next waits for 4 s
 }
 
 // Queues page out at half the memory alarm's watermark, as RabbitMQ's,
