@@ -63,7 +63,6 @@ type diskAlarm struct {
 	// storeFree is the store's free pages, in bytes (store.FreeBytes).
 	storeFree func() int64
 	log       *slog.Logger
-	stop      chan struct{} // closed by Shutdown
 	// failing says the last reading failed (logged once). check owns it,
 	// called by New and then by the monitor's goroutine.
 	failing bool
@@ -126,7 +125,7 @@ func checkWait(used, limit int64, lo, hi time.Duration) time.Duration {
 }
 
 func newDiskAlarm(opts Options, storeFree func() int64) *diskAlarm {
-	a := &diskAlarm{dir: opts.DataDir, limit: opts.DiskFreeLimit, probe: opts.DiskFree, storeFree: storeFree, log: opts.Logger, stop: make(chan struct{})}
+	a := &diskAlarm{dir: opts.DataDir, limit: opts.DiskFreeLimit, probe: opts.DiskFree, storeFree: storeFree, log: opts.Logger}
 	if a.probe == nil {
 		a.probe = statfsFree
 	}
@@ -134,19 +133,23 @@ func newDiskAlarm(opts Options, storeFree func() int64) *diskAlarm {
 	return a
 }
 
-// runMonitor calls check, first after wait and then after each wait it
-// returns, until stop is closed: a resource alarm's monitor goroutine.
-func runMonitor(stop <-chan struct{}, wait time.Duration, check func() time.Duration) {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+// startMonitor runs a resource alarm's check once now, so that its state
+// is known before Serve, and then in a goroutine after each wait it
+// returns, until Shutdown.
+func (s *Server) startMonitor(check func() time.Duration) {
+	wait := check()
+	s.startGoroutine(func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopMonitors:
+				return
+			case <-t.C:
+			}
+			t.Reset(check())
 		}
-		t.Reset(check())
-	}
+	})
 }
 
 // check reads the free space once, raises or clears the alarm, and

@@ -55,7 +55,6 @@ type memAlarm struct {
 	// nothing with a stand-in probe (Options.MemoryUsed).
 	collect, giveBack func()
 	log               *slog.Logger
-	stop              chan struct{} // closed by Shutdown
 	// lastGC is when check last ran a collection. check owns it, called
 	// by New and then by the monitor's goroutine.
 	lastGC time.Time
@@ -69,7 +68,7 @@ type memAlarm struct {
 // newMemAlarm returns the alarm for opts, off if opts.MemoryHighWatermark
 // is negative.
 func newMemAlarm(opts Options) *memAlarm {
-	a := &memAlarm{limit: max(opts.MemoryHighWatermark, 0), probe: opts.MemoryUsed, log: opts.Logger, stop: make(chan struct{})}
+	a := &memAlarm{limit: max(opts.MemoryHighWatermark, 0), probe: opts.MemoryUsed, log: opts.Logger}
 	a.collect, a.giveBack = runtime.GC, debug.FreeOSMemory
 	if a.probe == nil {
 		a.probe = newRuntimeMemory().read

@@ -259,7 +259,7 @@ func (ch *channel) deliverRouted(m *queue.Message, mandatory bool, routed []*que
 		// m was written to a store that is behind: this holds a
 		// connection that consumes from r too, as its acks do not help
 		// the store catch up.
-		if st := ch.c.srv.store; st.Over() && ch.c.flowWait == nil && (batch != 0 || r.q.Paged()) {
+		if st := ch.c.srv.store; ch.c.flowWait == nil && st.Over() && (batch != 0 || r.q.Paged()) {
 			ch.c.flowWait = st.Throttle()
 		}
 		switch err {

@@ -30,8 +30,10 @@ type Server struct {
 	vhost *vhost
 	disk  *diskAlarm
 	mem   *memAlarm
-	wg    sync.WaitGroup // every goroutine the server started
-	ids   atomic.Uint64
+	// stopMonitors is closed by Shutdown: the alarms' monitors end.
+	stopMonitors chan struct{}
+	wg           sync.WaitGroup // every goroutine the server started
+	ids          atomic.Uint64
 
 	mu    sync.Mutex // guards the fields below
 	conns map[*conn]struct{}
@@ -66,10 +68,9 @@ func New(opts Options) (*Server, error) {
 			ln, err = net.Listen("tcp", opts.AMQPAddr)
 			if err == nil {
 				opts.Logger.Info("store recovered", "dir", opts.DataDir, "exchanges", len(rec.Exchanges), "queues", len(rec.Queues), "bindings", len(rec.Bindings), "took", time.Since(start))
-				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), conns: map[*conn]struct{}{}}
-				wait, memWait := s.disk.check(), s.mem.check()
-				s.startGoroutine(func() { runMonitor(s.disk.stop, wait, s.disk.check) })
-				s.startGoroutine(func() { runMonitor(s.mem.stop, memWait, s.mem.check) })
+				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), stopMonitors: make(chan struct{}), conns: map[*conn]struct{}{}}
+				s.startMonitor(s.disk.check)
+				s.startMonitor(s.mem.check)
 				return s, nil
 			}
 			err = fmt.Errorf("listen on %s: %w", opts.AMQPAddr, err)
@@ -162,8 +163,7 @@ func (s *Server) forget(c *conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.shutdown {
-		close(s.disk.stop)
-		close(s.mem.stop)
+		close(s.stopMonitors)
 	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))

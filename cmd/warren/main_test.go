@@ -76,6 +76,16 @@ func waitForStart(t testing.TB, lines *bufio.Scanner) map[string]string {
 	}
 }
 
+// dialGuest connects to the broker at addr as guest.
+func dialGuest(t testing.TB, addr string) *amqp.Connection {
+	t.Helper()
+	conn, err := amqp.Dial("amqp://guest:guest@" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // waitForAddr reads log lines until the broker reports its AMQP address.
 func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
 	t.Helper()
@@ -88,10 +98,7 @@ func waitForAddr(t testing.TB, lines *bufio.Scanner) string {
 func TestHTTPListeners(t *testing.T) {
 	_, lines := startWarren(t, []string{"WARREN_PPROF_ADDR=127.0.0.1:0"}, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	addrs := waitForStart(t, lines)
-	conn, err := amqp.Dial("amqp://guest:guest@" + addrs["amqp"] + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialGuest(t, addrs["amqp"])
 	defer conn.Close()
 	get := func(addr, path string, auth bool) string {
 		t.Helper()
@@ -135,10 +142,7 @@ func TestSIGTERMClosesClientsWith320AndExits(t *testing.T) {
 		t.Fatalf("data dir from WARREN_DATA_DIR: %v", err)
 	}
 
-	conn, err := amqp.Dial("amqp://guest:guest@" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialGuest(t, addr)
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -202,10 +206,7 @@ func TestBadFlagValueFails(t *testing.T) {
 func TestDiskFreeLimitFlag(t *testing.T) {
 	_, lines := startWarren(t, []string{"WARREN_DISK_FREE_LIMIT=9000000000000000000"}, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	addrs := waitForStart(t, lines)
-	conn, err := amqp.Dial("amqp://guest:guest@" + addrs["amqp"] + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialGuest(t, addrs["amqp"])
 	// Not closed: a blocked connection reads nothing, connection.close
 	// included, until the alarm clears (RabbitMQ's too). The broker is
 	// killed at cleanup.

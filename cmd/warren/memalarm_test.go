@@ -29,13 +29,6 @@ func TestMemoryWatermarkFlag(t *testing.T) {
 	)
 	_, lines := startWarren(t, nil, "--amqp-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--vm-memory-high-watermark-absolute", strconv.Itoa(limit))
 	addrs := waitForStart(t, lines)
-	dial := func() *amqp.Connection {
-		conn, err := amqp.Dial("amqp://guest:guest@" + addrs["amqp"] + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return conn
-	}
 	// Queues page out at half the watermark, as RabbitMQ's, since
 	// --queue-memory was not given.
 	if got := metric(t, "http://"+addrs["metrics"]+"/metrics", "warren_queue_memory_limit_bytes"); got != limit/2 {
@@ -43,7 +36,7 @@ func TestMemoryWatermarkFlag(t *testing.T) {
 	}
 	// The connections are not closed: a blocked one reads nothing,
 	// connection.close included, and the broker is killed at cleanup.
-	pubConn, consConn := dial(), dial()
+	pubConn, consConn := dialGuest(t, addrs["amqp"]), dialGuest(t, addrs["amqp"])
 	blocked := pubConn.NotifyBlocked(make(chan amqp.Blocking, 16))
 	cons, err := consConn.Channel()
 	if err != nil {
