@@ -20,6 +20,13 @@ const (
 	lowWater  = 256 << 10
 )
 
+// sealAt is the most bytes buf holds before it is sealed (sealLocked):
+// moved to segs as it is, and a new buf started for what follows. It is
+// well above highWater, so that a consumer's buf, which deliveries fill
+// only to highWater, is reused and not sealed: at 1 MiB, 16 B messages
+// with autoack sealed it many times a second, and made garbage.
+const sealAt = 4 * highWater
+
 // refMin is the smallest body the outbox sends from where it lies instead
 // of copying it into buf (the writer writes both with one writev).
 const refMin = 16 << 10
@@ -66,8 +73,9 @@ type outbox struct {
 	// that writeNow does not write past it.
 	writing bool
 	// segs is what goes out before buf[cut:], in order: the parts of buf
-	// before each body of refMin bytes or more, and the body. refBytes is
-	// the size of those bodies.
+	// before each body of refMin bytes or more, the body, and sealed
+	// bufs. refBytes is the bytes of segs that len(buf) does not count:
+	// those bodies and the sealed bufs.
 	segs     net.Buffers
 	cut      int
 	refBytes int
@@ -203,6 +211,7 @@ func (o *outbox) appendMethodLocked(channel uint16, m wire.Method) bool {
 	case *wire.ConnectionClose, *wire.ConnectionCloseOk:
 		o.connClosed = true
 	}
+	o.sealLocked()
 	b, err := wire.AppendMethodFrame(o.buf, channel, m)
 	if err != nil {
 		return false
@@ -221,6 +230,7 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 	if o.closed || o.connClosed {
 		return
 	}
+	o.sealLocked()
 	o.buf = wire.AppendHeaderFrame(o.buf, channel, wire.ClassBasic, uint64(len(m.Body)), m.Props)
 	if len(m.Body) < refMin {
 		o.buf = wire.AppendBodyFrames(o.buf, channel, m.Body, o.frameMax)
@@ -236,6 +246,23 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 		o.buf = append(o.buf, wire.FrameEnd)
 		body = body[n:]
 	}
+}
+
+// sealLocked moves buf to segs once it holds sealAt bytes, and starts a
+// new one. Deliveries stop at highWater, but returns, confirms and
+// replies to a client that does not read its socket are queued without
+// bound (the memory alarm bounds them), and one buf growing for them
+// would copy all it holds into a larger array at each growth and leave
+// the old one as garbage: a process three times the size of what is
+// queued, and a copy of hundreds of megabytes that holds up the garbage
+// collector.
+func (o *outbox) sealLocked() {
+	if len(o.buf) < sealAt {
+		return
+	}
+	o.segs = append(o.segs, o.buf[o.cut:])
+	o.refBytes += len(o.buf)
+	o.buf, o.cut = make([]byte, 0, sealAt+sealAt/8), 0
 }
 
 // pendingLocked is the number of bytes waiting for the writer.
