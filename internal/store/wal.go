@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warrenmq/warren/internal/raceflag"
+	"github.com/warrenmq/warren/queue"
 )
 
 // The write-ahead log. A batch is durable once its record is in the log
@@ -298,7 +299,13 @@ const (
 	logDeleteQueue    = 8
 	logPutBinding     = 9
 	logDeleteBinding  = 10
+	logPutShared      = 11
 )
+
+// sharedRecent is how many of a record's last puts with a message appendOps
+// looks back at for the same message: a message routed to several durable
+// queues is put to each in turn, perhaps between other connections' ops.
+const sharedRecent = 4
 
 // appendOps appends the ops that must survive a crash: every live op but
 // the writes of transient entries, which the next Open drops anyway. It
@@ -307,6 +314,9 @@ const (
 // and then:
 //
 //	put              queue id, seq (uvarints), record (uvarint length, bytes)
+//	put shared       queue id, seq, op (uvarint: the number in this record,
+//	                 from 0, of the put whose message it shares), then a
+//	                 record of no message (its own flags and expiry)
 //	delivered/delete queue id, seq
 //	delete range     queue id, lo, hi
 //	put exchange     name, value (each uvarint length, bytes), as in bbolt
@@ -314,8 +324,16 @@ const (
 //	put queue        name, value
 //	delete queue     queue id, name
 //	binding ops      key (with a zero sequence number), value, as in bbolt
+//
+// A message put to several queues (a fanout to durable queues) is written
+// once per record: its later puts are "put shared", which name the put
+// that carries it.
 func appendOps(b []byte, ops []op) ([]byte, int, error) {
 	n := 0
+	// recent are the last puts that carried their message, and the
+	// numbers of their ops in the record.
+	var recent [sharedRecent]carrier
+	next := 0
 	for i := range ops {
 		o := &ops[i]
 		switch o.kind {
@@ -325,15 +343,35 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 			if o.transient {
 				continue
 			}
+			if j := sharedPut(recent[:], o.msg); j >= 0 {
+				b = append(b, logPutShared)
+				b = binary.AppendUvarint(b, o.id)
+				b = binary.AppendUvarint(b, o.seq)
+				b = binary.AppendUvarint(b, uint64(j))
+				b = append(b, recordHeader+3)
+				b = appendRecordFlags(b, nil, o.expiresAt, o.delivered)
+				break
+			}
 			size := recordSize(o.msg)
 			if size > bbolt.MaxValueSize {
 				return b, n, fmt.Errorf("queue %d entry %d: %d bytes is more than the store holds", o.id, o.seq, size)
+			}
+			if need := len(b) + size + 2*binary.MaxVarintLen64 + 1; need > cap(b) {
+				// Grow by doubling: append grows a large slice by a
+				// quarter, copying it each time.
+				nb := make([]byte, len(b), max(need, 2*cap(b)))
+				copy(nb, b)
+				b = nb
 			}
 			b = append(b, logPut)
 			b = binary.AppendUvarint(b, o.id)
 			b = binary.AppendUvarint(b, o.seq)
 			b = binary.AppendUvarint(b, uint64(size))
 			b = appendRecordFlags(b, o.msg, o.expiresAt, o.delivered)
+			if o.msg != nil {
+				recent[next] = carrier{o.msg, n}
+				next = (next + 1) % sharedRecent
+			}
 		case opDelivered, opDelete:
 			k := byte(logDelivered)
 			if o.kind == opDelete {
@@ -383,6 +421,26 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 	return b, n, nil
 }
 
+// carrier is a put that carried its message, and its op's number in the
+// record.
+type carrier struct {
+	msg *queue.Message
+	n   int
+}
+
+// sharedPut returns the number of the op in recent that carries m, or -1.
+func sharedPut(recent []carrier, m *queue.Message) int {
+	if m == nil {
+		return -1
+	}
+	for _, r := range recent {
+		if r.msg == m {
+			return r.n
+		}
+	}
+	return -1
+}
+
 // appendKeyed appends a topology op: its kind, then key and value as
 // bbolt holds them. encErr is the value's encoding error; a key bbolt
 // would refuse is an error too, so its batch fails when it is logged, not
@@ -406,6 +464,7 @@ func appendField(b, f []byte) []byte {
 // decodeOps appends to ops the ops of a record's payload. Messages and
 // names are built from copies of p's bytes.
 func decodeOps(p []byte, ops []op) ([]op, error) {
+	start := len(ops) // this record's first op
 	for len(p) > 0 {
 		kind := p[0]
 		p = p[1:]
@@ -429,6 +488,30 @@ func decodeOps(p []byte, ops []op) ([]op, error) {
 			}
 			o.kind, o.expiresAt, o.delivered = opPut, r.expiresAt, r.delivered
 			o.msg = r.message(true, nil)
+		case logPutShared:
+			var j uint64
+			var v []byte
+			if o.id, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if o.seq, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if j, p, err = readUvarint(p); err != nil {
+				return ops, err
+			}
+			if j >= uint64(len(ops)-start) || ops[start+int(j)].kind != opPut || ops[start+int(j)].msg == nil {
+				return ops, fmt.Errorf("%w: shared put names op %d of %d, not a put", errCorrupt, j, len(ops)-start)
+			}
+			if v, p, err = readBytes(p, "log record"); err != nil {
+				return ops, err
+			}
+			r, err := decodeRecord(v)
+			if err != nil {
+				return ops, err
+			}
+			o.kind, o.expiresAt, o.delivered = opPut, r.expiresAt, r.delivered
+			o.msg = ops[start+int(j)].msg
 		case logDelivered, logDelete:
 			o.kind = opDelivered
 			if kind == logDelete {

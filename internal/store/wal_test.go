@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -485,5 +486,103 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 	flush(t, s)
 	if es := load(t, s, q.ID); uint64(len(es)) != n+1 {
 		t.Fatalf("%d entries, want %d", len(es), n+1)
+	}
+}
+
+// TestSharedPutsLoggedOnce: a message put to three durable queues in one
+// batch (a fanout) is written to the log once, and after a crash each
+// queue has it, with its own expiry and delivered mark.
+func TestSharedPutsLoggedOnce(t *testing.T) {
+	s, q1 := openPaused(t)
+	q2 := QueueRecord{Name: "q2", ID: s.NewQueueID()}
+	q3 := QueueRecord{Name: "q3", ID: s.NewQueueID()}
+	s.PutQueue(q2)
+	s.PutQueue(q3)
+	syncAll(t, s)
+	s.logMu.Lock()
+	before := s.wal.off
+	s.logMu.Unlock()
+
+	const size = 64 << 10
+	m, other := msg("fan", size), msg("other", 100)
+	expires := time.Now().Add(time.Hour).UnixNano()
+	s.Hold()
+	s.Put(q1.ID, 1, m, 0, false)
+	s.Put(q2.ID, 1, other, 0, false) // another message between them
+	s.Put(q2.ID, 2, m, expires, false)
+	s.Put(q3.ID, 1, m, 0, false)
+	s.Delivered(q3.ID, 1)
+	s.Release()
+	c := openTest(t, crashCopy(t, s), Options{})
+	c.pauseCheckpoints.Store(true)
+	s.logMu.Lock()
+	logged := s.wal.off - before
+	s.logMu.Unlock()
+	if logged >= 2*size {
+		t.Errorf("logged %d bytes for one %d-byte message in three queues", logged, size)
+	}
+
+	if _, err := c.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		q         uint64
+		seq       uint64
+		m         *queue.Message
+		expires   int64
+		delivered bool
+	}{
+		{q1.ID, 1, m, 0, false},
+		{q2.ID, 1, other, 0, false},
+		{q2.ID, 2, m, expires, false},
+		{q3.ID, 1, m, 0, true},
+	} {
+		var e *queue.Entry
+		es := load(t, c, want.q)
+		for i := range es {
+			if es[i].Seq == want.seq {
+				e = &es[i]
+			}
+		}
+		switch {
+		case e == nil:
+			t.Errorf("queue %d entry %d: missing", want.q, want.seq)
+		case !bytes.Equal(e.Msg.Body, want.m.Body) || e.Msg.Exchange != want.m.Exchange ||
+			e.Msg.RoutingKey != want.m.RoutingKey || !bytes.Equal(e.Msg.Props, want.m.Props):
+			t.Errorf("queue %d entry %d: another message (%d bytes, exchange %q)", want.q, want.seq, len(e.Msg.Body), e.Msg.Exchange)
+		case e.ExpiresAt != want.expires || e.Redelivered != want.delivered:
+			t.Errorf("queue %d entry %d: expires %d, delivered %v; want %d, %v", want.q, want.seq, e.ExpiresAt, e.Redelivered, want.expires, want.delivered)
+		}
+	}
+}
+
+// TestSharedPutCorrupt: a shared put that names no earlier put of its
+// record is refused as corrupt, not followed.
+func TestSharedPutCorrupt(t *testing.T) {
+	m := msg("m", 10)
+	full, _, err := appendOps(nil, []op{{kind: opPut, id: 1, seq: 1, msg: m}, {kind: opPut, id: 2, seq: 1, msg: m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := decodeOps(full, nil)
+	if err != nil || len(ops) != 2 || ops[1].msg == nil || !bytes.Equal(ops[1].msg.Body, m.Body) {
+		t.Fatalf("decoded %d ops (%v)", len(ops), err)
+	}
+	first, _, _ := appendOps(nil, []op{{kind: opPut, id: 1, seq: 1, msg: m}})
+	shared := full[len(first):] // the second op alone
+	if shared[0] != logPutShared {
+		t.Fatalf("second op is kind %d, want a shared put", shared[0])
+	}
+	del, _, _ := appendOps(nil, []op{{kind: opDelete, id: 1, seq: 1}})
+	for name, p := range map[string][]byte{
+		"first op":       shared,
+		"after a delete": append(slices.Clip(del), shared...),
+		"names itself":   append(slices.Clip(first), append([]byte{logPutShared, 2, 1, 1}, shared[4:]...)...),
+		"record cut":     full[:len(full)-3],
+		"huge op number": append([]byte{logPutShared, 2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, shared[4:]...),
+	} {
+		if _, err := decodeOps(p, nil); !errors.Is(err, errCorrupt) {
+			t.Errorf("%s: %v, want errCorrupt", name, err)
+		}
 	}
 }
