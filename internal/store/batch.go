@@ -38,6 +38,10 @@ type op struct {
 	// *BindingRecord, or the name (string) of an exchange or queue to
 	// delete.
 	topo any
+	// bytes is what the op adds to its batch's bytes: opBytes, or
+	// sharedBytes for a put whose message an earlier put of the batch
+	// holds already (add, cancel).
+	bytes int64
 }
 
 // entryKey names one entry.
@@ -62,6 +66,9 @@ type batch struct {
 	// the store's count of those bytes over every batch (flow.go).
 	bytes   int64
 	backlog *atomic.Int64
+	// writes is what the live ops will write to bbolt: opBytes of each,
+	// a message once for each put of it.
+	writes int64
 	// waiters are told once the batch is in bbolt (Watch): Load sees it.
 	waiters []queue.Waiter
 	// syncWaiters are told once the batch is on disk (WatchSynced).
@@ -110,7 +117,7 @@ func (b *batch) reset(id uint64) {
 	b.waiters = b.waiters[:0]
 	clear(b.syncWaiters)
 	b.syncWaiters = b.syncWaiters[:0]
-	b.live, b.bytes, b.wanted, b.wantApplied = 0, 0, false, false
+	b.live, b.bytes, b.writes, b.wanted, b.wantApplied = 0, 0, 0, false, false
 	b.failed, b.lastFailed, b.lsn = false, 0, 0
 	if len(b.entries) > maxKeptOps {
 		b.entries = make(map[entryKey]pendingEntry)
@@ -119,22 +126,53 @@ func (b *batch) reset(id uint64) {
 	}
 }
 
+// A message put to several queues (a fanout) is held in memory once:
+// the batch counts its bytes for the first put of it and sharedBytes for
+// each other put it finds among the last sharedRecent ops. When that first
+// put is cancelled (settled before it was checkpointed), its count moves
+// to a later put of the message among the next shareWindow ops; if none
+// is live there, the message is no longer counted, though later puts
+// further on may still hold it.
+const (
+	sharedBytes = 32
+	shareWindow = 16
+)
+
 // add appends o and returns its index plus one.
 func (b *batch) add(o op) int {
+	o.bytes = opBytes(&o)
+	if o.kind == opPut && o.msg != nil {
+		for j := len(b.ops) - 1; j >= max(0, len(b.ops)-sharedRecent); j-- {
+			if b.ops[j].kind == opPut && b.ops[j].msg == o.msg {
+				o.bytes = sharedBytes
+				break
+			}
+		}
+	}
 	b.ops = append(b.ops, o)
 	b.live++
-	n := opBytes(&o)
-	b.bytes += n
-	b.backlog.Add(n)
+	b.writes += opBytes(&o)
+	b.bytes += o.bytes
+	b.backlog.Add(o.bytes)
 	return len(b.ops)
 }
 
 // cancel drops the op at index i-1.
 func (b *batch) cancel(i int) {
-	n := opBytes(&b.ops[i-1])
+	o := &b.ops[i-1]
+	n := o.bytes
+	if o.kind == opPut && o.msg != nil && n > sharedBytes {
+		for j := i; j < min(len(b.ops), i+shareWindow); j++ {
+			if s := &b.ops[j]; s.kind == opPut && s.msg == o.msg && s.bytes == sharedBytes {
+				s.bytes, n = n, sharedBytes
+				break
+			}
+		}
+	}
 	b.bytes -= n
 	b.backlog.Add(-n)
-	b.ops[i-1] = op{}
+	b.writes -= opBytes(o)
+	*o = op{}
 	b.live--
 }
 

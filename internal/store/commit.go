@@ -167,17 +167,29 @@ func (s *Store) Stats() Stats {
 
 // Checkpoint pacing: the checkpointer applies the logged batches to bbolt
 // once checkpointEvery has passed since its last checkpoint began, or at
-// once when checkpointBytes of log are waiting, a Wait wants a batch, or
-// the store is closing. Between checkpoints, a message published and
-// settled is cancelled out and never reaches bbolt.
+// once when checkpointBytes of messages are waiting (each message counted
+// once: see batch.add), or checkpointWrites of writes to bbolt (a message
+// once for each queue), a Wait wants a batch, or the store is closing.
+// Between checkpoints, a message published and settled is cancelled out
+// and never reaches bbolt.
 const (
-	checkpointEvery = 100 * time.Millisecond
-	checkpointBytes = 8 << 20
+	checkpointEvery  = 100 * time.Millisecond
+	checkpointBytes  = 8 << 20
+	checkpointWrites = 64 << 20
 )
 
-// maxUnapplied bounds the message bytes logged and not yet checkpointed
-// (see loop).
-const maxUnapplied = 2 * checkpointBytes
+// maxUnapplied bounds the message bytes logged and not yet checkpointed,
+// and maxUnappliedWrites what they will write to bbolt (see loop).
+const (
+	maxUnapplied       = 2 * checkpointBytes
+	maxUnappliedWrites = 2 * checkpointWrites
+)
+
+// unappliedOverLocked reports whether the logger is too far ahead of the
+// checkpointer. s.logMu must be held.
+func (s *Store) unappliedOverLocked() bool {
+	return s.groupBytes+s.applyingBytes > maxUnapplied || s.groupWrites+s.applyingWrites > maxUnappliedWrites
+}
 
 // opBytes is what o holds in memory until it is checkpointed: a message's
 // bytes (transient writes included: they too stay in memory until then),
@@ -190,6 +202,12 @@ func opBytes(o *op) int64 {
 		return 32
 	}
 	return 0
+}
+
+// checkpointDueLocked reports whether the group holds enough for a
+// checkpoint now (see checkpointBytes). s.logMu must be held.
+func (s *Store) checkpointDueLocked() bool {
+	return s.groupBytes >= checkpointBytes || s.groupWrites >= checkpointWrites
 }
 
 // lazyDelay is how long the logger lets a batch that no one waits for
@@ -256,7 +274,7 @@ func (s *Store) loop() {
 		start := time.Now()
 		// b.bytes is read here: once b is in the group the checkpointer
 		// may reset it.
-		id, live, bytes := b.id, b.live, b.bytes
+		id, live, bytes, writes := b.id, b.live, b.bytes, b.writes
 		if live > 0 && s.fault != nil {
 			err = s.fault()
 		}
@@ -272,6 +290,7 @@ func (s *Store) loop() {
 			}
 			if err == nil {
 				s.groupBytes += bytes
+				s.groupWrites += writes
 			}
 		}
 		if err != nil {
@@ -299,7 +318,7 @@ func (s *Store) loop() {
 		}
 		// The checkpointer needs waking for a first batch (it then waits
 		// out checkpointEvery on its own) or one it must not wait for.
-		wake := len(s.group) == 1 || s.urgent || s.groupBytes >= checkpointBytes
+		wake := len(s.group) == 1 || s.urgent || s.checkpointDueLocked()
 		s.logMu.Unlock()
 
 		if err != nil {
@@ -331,7 +350,7 @@ func (s *Store) loop() {
 		// does not run more than maxUnapplied ahead of the checkpointer.
 		// Confirms, and so publishers, wait meanwhile.
 		s.logMu.Lock()
-		for s.groupBytes+s.applyingBytes > maxUnapplied && !s.closingNow.Load() {
+		for s.unappliedOverLocked() && !s.closingNow.Load() {
 			s.ckptDone.Wait()
 		}
 		s.logMu.Unlock()
@@ -401,7 +420,7 @@ func (s *Store) checkpointLoop() {
 	failures := 0
 	for {
 		s.logMu.Lock()
-		n, done, urgent := len(s.group), s.loggerDone, s.urgent || s.groupBytes >= checkpointBytes
+		n, done, urgent := len(s.group), s.loggerDone, s.urgent || s.checkpointDueLocked()
 		s.logMu.Unlock()
 		if (n == 0 || s.pauseCheckpoints.Load()) && !done {
 			<-s.ckptWake
@@ -419,8 +438,8 @@ func (s *Store) checkpointLoop() {
 		s.logMu.Lock()
 		group, s.group = s.group, group[:0]
 		applying := s.groupBytes
-		s.applyingBytes = applying
-		s.groupBytes, s.urgent = 0, false
+		s.applyingBytes, s.applyingWrites = applying, s.groupWrites
+		s.groupBytes, s.groupWrites, s.urgent = 0, 0, false
 		done = s.loggerDone
 		s.wal.switchFile()
 		s.logMu.Unlock()
@@ -461,7 +480,7 @@ func (s *Store) checkpointLoop() {
 		s.resumeFlow()
 		s.finish(group, done)
 		s.logMu.Lock()
-		s.applyingBytes = 0
+		s.applyingBytes, s.applyingWrites = 0, 0
 		s.ckptDone.Broadcast()
 		for _, b := range group {
 			b.reset(0)

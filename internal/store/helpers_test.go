@@ -184,6 +184,14 @@ func (r *recorder) Committed(batch, lastFailed uint64) {
 	r.ch <- call{batch, lastFailed}
 }
 
+// another returns a copy of m, as another publish of the same bytes
+// would be: a batch counts a message's bytes once however many puts hold
+// it.
+func another(m *queue.Message) *queue.Message {
+	c := *m
+	return &c
+}
+
 // pausedStore opens a store with one queue declared and its checkpoints
 // paused, and returns a message of 1 MiB and the bytes it counts while it
 // waits for bbolt (opBytes).

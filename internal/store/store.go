@@ -131,9 +131,11 @@ type Store struct {
 	// group is the batches the logger has finished (logged or failed)
 	// since the checkpointer last took them, in order; groupBytes is the
 	// bytes they hold (batch.bytes), and applyingBytes those of the group
-	// the checkpointer is applying.
-	group                     []*batch
-	groupBytes, applyingBytes int64
+	// the checkpointer is applying; groupWrites and applyingWrites are
+	// what they will write to bbolt (batch.writes).
+	group                       []*batch
+	groupBytes, applyingBytes   int64
+	groupWrites, applyingWrites int64
 	// ckptDone is signalled (on logMu) when a checkpoint ends: the logger
 	// waits on it when too much is unapplied.
 	ckptDone *sync.Cond

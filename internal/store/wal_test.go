@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -583,6 +584,64 @@ func TestSharedPutCorrupt(t *testing.T) {
 	} {
 		if _, err := decodeOps(p, nil); !errors.Is(err, errCorrupt) {
 			t.Errorf("%s: %v, want errCorrupt", name, err)
+		}
+	}
+}
+
+// TestLoggerBoundsWrites: a message put to many queues is held once but
+// written to bbolt once for each, so the logger also runs at most
+// maxUnappliedWrites of those writes ahead of bbolt.
+func TestLoggerBoundsWrites(t *testing.T) {
+	s, q := openPaused(t)
+	ids := []uint64{q.ID}
+	for i := range 9 {
+		r := QueueRecord{Name: fmt.Sprintf("q%d", i), ID: s.NewQueueID()}
+		s.PutQueue(r)
+		ids = append(ids, r.ID)
+	}
+	syncAll(t, s)
+	m := msg("m", 1<<20)
+	per := int64(len(ids)) * opBytes(&op{kind: opPut, msg: m})
+	n := uint64(maxUnappliedWrites/per + 1)
+	if int64(n)*(opBytes(&op{kind: opPut, msg: m})+int64(len(ids)-1)*sharedBytes) > maxUnapplied {
+		t.Fatalf("%d batches would pass maxUnapplied too", n)
+	}
+	// fanout logs one batch with a new message in every queue and
+	// returns it and its waiter.
+	fanout := func(seq uint64) (uint64, *recorder) {
+		s.Hold()
+		m := another(m)
+		for _, id := range ids {
+			s.Put(id, seq, m, 0, false)
+		}
+		r := newRecorder()
+		b := s.WatchSynced(r)
+		s.Release()
+		return b, r
+	}
+	for seq := uint64(1); seq <= n; seq++ { // the last over the bound
+		if b, r := fanout(seq); (<-r.ch).batch != b {
+			t.Fatalf("batch %d not synced", b)
+		}
+	}
+	last, r := fanout(n + 1)
+	for range 100 {
+		select {
+		case c := <-r.ch:
+			t.Fatalf("batch %d synced with more than %d bytes of writes unapplied", c.batch, maxUnappliedWrites)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.pauseCheckpoints.Store(false)
+	s.wakeCheckpointer()
+	if c := <-r.ch; c.batch != last || c.lastFailed != 0 {
+		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, last)
+	}
+	flush(t, s)
+	for _, id := range ids {
+		if es := load(t, s, id); uint64(len(es)) != n+1 {
+			t.Fatalf("queue %d: %d entries, want %d", id, len(es), n+1)
 		}
 	}
 }
