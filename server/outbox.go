@@ -95,7 +95,8 @@ func newOutbox(nc net.Conn, spawn func(func())) *outbox {
 
 // writeNow writes the pending frames from the calling goroutine with one
 // non-blocking write, saving the writer's wake-up, unless the writer is
-// writing or bodies are queued by reference (segs); whatever does not go
+// writing or segs is not empty (bodies queued by reference, sealed
+// bufs); whatever does not go
 // out is left to the writer. The write is made under mu, so nothing is
 // queued meanwhile; it takes microseconds, as it never waits for the
 // socket. The commit loop uses it for the confirms and commit-oks of a
@@ -379,7 +380,8 @@ func (o *outbox) run() {
 		o.writing = true
 		o.mu.Unlock()
 
-		wrote := len(out) > 0
+		// (segs may hold a sealed buf while out is empty.)
+		wrote := len(out) > 0 || len(segs) > 0
 		if wrote {
 			var err error
 			if segs, err = o.writeOut(out, segs, cut); err != nil {
@@ -413,7 +415,7 @@ func (o *outbox) run() {
 			continue
 		}
 		o.mu.Lock()
-		if len(o.buf) > 0 && !o.closed {
+		if (len(o.buf) > 0 || len(o.segs) > 0) && !o.closed {
 			// flush the last frames (a close-ok, say) before closing
 			out, segs, cut := o.takeLocked(nil, nil)
 			o.mu.Unlock()

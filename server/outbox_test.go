@@ -420,3 +420,51 @@ func TestOutboxBacklogNotCopied(t *testing.T) {
 	o.close()
 	w.wg.Wait()
 }
+
+// TestOutboxSealedThenFailedMethod: a method that cannot be encoded (a
+// shortstr over 255 bytes) right after buf was sealed leaves buf empty and
+// the sealed bytes in segs; the writer must still write them, in order.
+func TestOutboxSealedThenFailedMethod(t *testing.T) {
+	nc, client := tcpPair(t)
+	var w writers
+	o := newOutbox(nc, w.spawn)
+	n := uint64(0)
+	for full := false; !full; {
+		n++
+		o.queueMethod(1, &wire.BasicAck{DeliveryTag: n}) // no writer yet
+		o.mu.Lock()
+		full = len(o.buf) >= sealAt
+		o.mu.Unlock()
+	}
+	o.queueMethod(1, &wire.BasicReturn{ReplyCode: 312, ReplyText: strings.Repeat("x", 300)})
+	o.mu.Lock()
+	sealed := len(o.buf) == 0 && len(o.segs) > 0
+	o.mu.Unlock()
+	if !sealed {
+		t.Fatal("buf was not sealed before the method that failed")
+	}
+	o.signal()
+	for taken := false; !taken; { // until the writer has taken segs
+		o.mu.Lock()
+		taken = len(o.segs) == 0
+		o.mu.Unlock()
+		runtime.Gosched()
+	}
+	o.sendMethod(1, &wire.BasicAck{DeliveryTag: n + 1})
+
+	r := wire.NewReader(client, 1<<20)
+	dec := wire.NewDecoder()
+	client.SetReadDeadline(time.Now().Add(time.Minute))
+	for want := uint64(1); want <= n+1; want++ {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := dec.DecodeMethod(f.Payload)
+		if a, ok := m.(*wire.BasicAck); err != nil || !ok || a.DeliveryTag != want {
+			t.Fatalf("got %v (%v), want ack %d of %d", m, err, want, n+1)
+		}
+	}
+	o.close()
+	w.wg.Wait()
+}

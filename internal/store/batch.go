@@ -62,8 +62,10 @@ type batch struct {
 	ops  []op
 	live int // ops not cancelled
 	// bytes is what the live ops hold in memory until they are
-	// checkpointed (opBytes); add and cancel add the change to backlog,
-	// the store's count of those bytes over every batch (flow.go).
+	// checkpointed (the sum of their op.bytes: opBytes, or sharedBytes
+	// for a message another put holds); add and cancel add the change to
+	// backlog, the store's count of those bytes over every batch
+	// (flow.go).
 	bytes   int64
 	backlog *atomic.Int64
 	// writes is what the live ops will write to bbolt: opBytes of each,

@@ -12,7 +12,7 @@ package store
 // its queues falls behind.
 
 const (
-	// maxBacklog is the bytes (opBytes) logged into batches and not yet
+	// maxBacklog is the bytes (op.bytes) logged into batches and not yet
 	// checkpointed above which the store is Over: the logger's own bound
 	// and one checkpoint's worth more waiting for it.
 	maxBacklog = maxUnapplied + checkpointBytes

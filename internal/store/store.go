@@ -147,7 +147,7 @@ type Store struct {
 	// free is batches to reuse as the pending one.
 	free []*batch
 
-	// backlog is the bytes (opBytes) of the live ops of every batch not
+	// backlog is the bytes (op.bytes) of the live ops of every batch not
 	// yet checkpointed, pending, being logged or logged: the batches add
 	// and take away their ops' bytes as they change (batch.add, cancel),
 	// the logger takes away those of a failed batch and the checkpointer

@@ -356,7 +356,7 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 			if size > bbolt.MaxValueSize {
 				return b, n, fmt.Errorf("queue %d entry %d: %d bytes is more than the store holds", o.id, o.seq, size)
 			}
-			if need := len(b) + size + 2*binary.MaxVarintLen64 + 1; need > cap(b) {
+			if need := len(b) + 1 + 3*binary.MaxVarintLen64 + size; need > cap(b) {
 				// Grow by doubling: append grows a large slice by a
 				// quarter, copying it each time.
 				nb := make([]byte, len(b), max(need, 2*cap(b)))
