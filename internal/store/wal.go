@@ -471,14 +471,25 @@ func decodeOps(p []byte, ops []op) ([]op, error) {
 		var o op
 		var err error
 		switch kind {
-		case logPut:
-			var v []byte
+		case logPut, logPutShared:
 			if o.id, p, err = readUvarint(p); err != nil {
 				return ops, err
 			}
 			if o.seq, p, err = readUvarint(p); err != nil {
 				return ops, err
 			}
+			var shared *queue.Message
+			if kind == logPutShared {
+				var j uint64
+				if j, p, err = readUvarint(p); err != nil {
+					return ops, err
+				}
+				if j >= uint64(len(ops)-start) || ops[start+int(j)].kind != opPut || ops[start+int(j)].msg == nil {
+					return ops, fmt.Errorf("%w: shared put names op %d of %d, not a put", errCorrupt, j, len(ops)-start)
+				}
+				shared = ops[start+int(j)].msg
+			}
+			var v []byte
 			if v, p, err = readBytes(p, "log record"); err != nil {
 				return ops, err
 			}
@@ -486,32 +497,10 @@ func decodeOps(p []byte, ops []op) ([]op, error) {
 			if err != nil {
 				return ops, err
 			}
-			o.kind, o.expiresAt, o.delivered = opPut, r.expiresAt, r.delivered
-			o.msg = r.message(true, nil)
-		case logPutShared:
-			var j uint64
-			var v []byte
-			if o.id, p, err = readUvarint(p); err != nil {
-				return ops, err
+			o.kind, o.expiresAt, o.delivered, o.msg = opPut, r.expiresAt, r.delivered, shared
+			if shared == nil {
+				o.msg = r.message(true, nil)
 			}
-			if o.seq, p, err = readUvarint(p); err != nil {
-				return ops, err
-			}
-			if j, p, err = readUvarint(p); err != nil {
-				return ops, err
-			}
-			if j >= uint64(len(ops)-start) || ops[start+int(j)].kind != opPut || ops[start+int(j)].msg == nil {
-				return ops, fmt.Errorf("%w: shared put names op %d of %d, not a put", errCorrupt, j, len(ops)-start)
-			}
-			if v, p, err = readBytes(p, "log record"); err != nil {
-				return ops, err
-			}
-			r, err := decodeRecord(v)
-			if err != nil {
-				return ops, err
-			}
-			o.kind, o.expiresAt, o.delivered = opPut, r.expiresAt, r.delivered
-			o.msg = ops[start+int(j)].msg
 		case logDelivered, logDelete:
 			o.kind = opDelivered
 			if kind == logDelete {

@@ -469,12 +469,22 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 	s.Put(q.ID, n+1, m, 0, false)
 	r := newRecorder()
 	last := s.WatchSynced(r)
-	// Poll a while: the last batch must not be synced with checkpoints
-	// paused.
+	syncedOnlyAfterCheckpoint(t, s, last, r, fmt.Sprintf("%d bytes", maxUnapplied))
+	flush(t, s)
+	if es := load(t, s, q.ID); uint64(len(es)) != n+1 {
+		t.Fatalf("%d entries, want %d", len(es), n+1)
+	}
+}
+
+// syncedOnlyAfterCheckpoint checks that batch last, whose waiter is r, is
+// not synced while checkpoints are paused (polling a while: more than
+// bound is unapplied), then resumes them and checks that it is.
+func syncedOnlyAfterCheckpoint(t *testing.T, s *Store, last uint64, r *recorder, bound string) {
+	t.Helper()
 	for range 100 {
 		select {
 		case c := <-r.ch:
-			t.Fatalf("batch %d synced with more than %d bytes unapplied", c.batch, maxUnapplied)
+			t.Fatalf("batch %d synced with more than %s unapplied", c.batch, bound)
 		default:
 		}
 		time.Sleep(time.Millisecond)
@@ -483,10 +493,6 @@ func TestLoggerWaitsForCheckpoints(t *testing.T) {
 	s.wakeCheckpointer()
 	if c := <-r.ch; c.batch != last || c.lastFailed != 0 {
 		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, last)
-	}
-	flush(t, s)
-	if es := load(t, s, q.ID); uint64(len(es)) != n+1 {
-		t.Fatalf("%d entries, want %d", len(es), n+1)
 	}
 }
 
@@ -625,19 +631,7 @@ func TestLoggerBoundsWrites(t *testing.T) {
 		}
 	}
 	last, r := fanout(n + 1)
-	for range 100 {
-		select {
-		case c := <-r.ch:
-			t.Fatalf("batch %d synced with more than %d bytes of writes unapplied", c.batch, maxUnappliedWrites)
-		default:
-		}
-		time.Sleep(time.Millisecond)
-	}
-	s.pauseCheckpoints.Store(false)
-	s.wakeCheckpointer()
-	if c := <-r.ch; c.batch != last || c.lastFailed != 0 {
-		t.Fatalf("Committed(%d, %d), want (%d, 0)", c.batch, c.lastFailed, last)
-	}
+	syncedOnlyAfterCheckpoint(t, s, last, r, fmt.Sprintf("%d bytes of writes", maxUnappliedWrites))
 	flush(t, s)
 	for _, id := range ids {
 		if es := load(t, s, id); uint64(len(es)) != n+1 {
