@@ -188,15 +188,11 @@ func backlogMessage(buf []byte, p byte, seq uint64) []byte {
 // publisher p, keeping backlogOutstanding of them unconfirmed, and returns
 // once every one is confirmed, adding each confirm to confirmed.
 func publishBacklog(ctx context.Context, url string, p byte, count int, confirmed *atomic.Int64) error {
-	conn, ch, err := dialChannel(url)
+	conn, ch, confirms, err := dialConfirming(url, backlogOutstanding)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := ch.Confirm(false); err != nil {
-		return err
-	}
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2*backlogOutstanding))
 	buf := make([]byte, backlogBody)
 	var sent, acked uint64
 	for acked < uint64(count) {

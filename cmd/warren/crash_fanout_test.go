@@ -108,16 +108,12 @@ func declareFanout(t *testing.T, url string) {
 // publishUntilKilled does to the crash queue, bodies of 0–16 KiB after
 // the id.
 func publishFanoutUntilKilled(url string, cycle, window int, seed uint64, led *fanoutLedger, confirmed *atomic.Int64) error {
-	conn, ch, err := dialChannel(url)
+	conn, ch, confirms, err := dialConfirming(url, window)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := ch.Confirm(false); err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewPCG(seed, 1))
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2*window))
 	var ids []string // by delivery tag - 1
 	for outstanding := 0; ; outstanding-- {
 		for ; outstanding < window; outstanding++ {
@@ -156,18 +152,11 @@ func publishFanoutUntilKilled(url string, cycle, window int, seed uint64, led *f
 // consumeFanoutUntilKilled acks the first limit deliveries of the first
 // queue and holds the next ones (prefetch 20) until the connection dies.
 func consumeFanoutUntilKilled(url string, limit int, led *fanoutLedger, consuming *atomic.Bool) error {
-	conn, ch, err := dialChannel(url)
+	conn, msgs, err := dialConsumer(url, crashFanoutQueues[0])
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := ch.Qos(20, 0, false); err != nil {
-		return err
-	}
-	msgs, err := ch.Consume(crashFanoutQueues[0], "", false, false, false, false, nil)
-	if err != nil {
-		return err
-	}
 	consuming.Store(true)
 	acked := 0
 	for d := range msgs {

@@ -72,15 +72,11 @@ type cycleStats struct {
 // confirm channel, keeping window of them unconfirmed, until the
 // connection dies. It records every id it publishes and every one acked.
 func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cycleStats) error {
-	conn, ch, err := dialChannel(url)
+	conn, ch, confirms, err := dialConfirming(url, window)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := ch.Confirm(false); err != nil {
-		return err
-	}
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 2*window))
 	var ids []string // by delivery tag - 1
 	outstanding := 0
 	for {
@@ -118,18 +114,11 @@ func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cyc
 // consumeUntilKilled acks the first limit deliveries and then holds on to
 // the next ones (prefetch 20) unacked until the connection dies.
 func consumeUntilKilled(url string, limit int, led *crashLedger, st *cycleStats) error {
-	conn, ch, err := dialChannel(url)
+	conn, msgs, err := dialConsumer(url, crashQueue)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := ch.Qos(20, 0, false); err != nil {
-		return err
-	}
-	msgs, err := ch.Consume(crashQueue, "", false, false, false, false, nil)
-	if err != nil {
-		return err
-	}
 	st.consuming.Store(true)
 	for d := range msgs {
 		if st.consumed.Load() >= int64(limit) {
@@ -330,6 +319,39 @@ func dialChannel(url string) (*amqp.Connection, *amqp.Channel, error) {
 		return nil, nil, err
 	}
 	return conn, ch, nil
+}
+
+// dialConfirming is dialChannel with the channel in confirm mode, and
+// its confirms delivered on a channel with room for 2*window of them.
+func dialConfirming(url string, window int) (*amqp.Connection, *amqp.Channel, chan amqp.Confirmation, error) {
+	conn, ch, err := dialChannel(url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := ch.Confirm(false); err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	return conn, ch, ch.NotifyPublish(make(chan amqp.Confirmation, 2*window)), nil
+}
+
+// dialConsumer starts a consumer on queue, acking manually with a
+// prefetch of 20.
+func dialConsumer(url, queue string) (*amqp.Connection, <-chan amqp.Delivery, error) {
+	conn, ch, err := dialChannel(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ch.Qos(20, 0, false); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	msgs, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, msgs, nil
 }
 
 // declareDurable declares the durable queue name on the broker at url.
