@@ -96,11 +96,10 @@ func newOutbox(nc net.Conn, spawn func(func())) *outbox {
 // writeNow writes the pending frames from the calling goroutine with one
 // non-blocking write, saving the writer's wake-up, unless the writer is
 // writing or segs is not empty (bodies queued by reference, sealed
-// bufs); whatever does not go
-// out is left to the writer. The write is made under mu, so nothing is
-// queued meanwhile; it takes microseconds, as it never waits for the
-// socket. The commit loop uses it for the confirms and commit-oks of a
-// batch, which a client waits for.
+// bufs); whatever does not go out is left to the writer. The write is
+// made under mu, so nothing is queued meanwhile; it takes microseconds,
+// as it never waits for the socket. The commit loop uses it for the
+// confirms and commit-oks of a batch, which a client waits for.
 func (o *outbox) writeNow() {
 	o.mu.Lock()
 	if o.rw == nil || o.writing || o.closing || o.closed || len(o.buf) == 0 || len(o.segs) > 0 {
