@@ -7,8 +7,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// maxKeptArena bounds the record buffer the commit loop keeps between
-// batches.
+// maxKeptArena bounds the record buffers kept for reuse: the log's
+// (wal.buf) and the checkpoint arena's spare chunks.
 const maxKeptArena = 16 << 20
 
 // queueBuckets caches one queue's buckets within a write transaction, and
@@ -19,12 +19,25 @@ type queueBuckets struct {
 	dirty      bool // c changed
 }
 
+// arenaChunk is the size of the arena's chunks: a checkpoint's records
+// are cut from chunks of this size, and up to maxKeptArena of them are
+// kept for the next transaction.
+const arenaChunk = 1 << 20
+
 // alloc returns n bytes of the arena that stay valid until the
 // transaction ends: bbolt keeps references to values until it commits.
 func (s *Store) alloc(n int) []byte {
+	if n > arenaChunk {
+		return make([]byte, n)
+	}
 	if cap(s.arena)-len(s.arena) < n {
-		// Earlier values keep the old array alive.
-		s.arena = make([]byte, 0, max(2*cap(s.arena), n, 64<<10))
+		// Earlier values keep the old chunk alive.
+		if k := len(s.spareChunks); k > 0 {
+			s.arena, s.spareChunks = s.spareChunks[k-1], s.spareChunks[:k-1]
+		} else {
+			s.arena = make([]byte, 0, arenaChunk)
+		}
+		s.usedChunks = append(s.usedChunks, s.arena)
 	}
 	l := len(s.arena)
 	s.arena = s.arena[:l+n]
@@ -34,11 +47,13 @@ func (s *Store) alloc(n int) []byte {
 // resetScratch forgets the arena's contents and the bucket cache once a
 // transaction is over.
 func (s *Store) resetScratch() {
-	if cap(s.arena) > maxKeptArena {
-		s.arena = nil
-	} else {
-		s.arena = s.arena[:0]
+	for _, c := range s.usedChunks {
+		if len(s.spareChunks) < maxKeptArena/arenaChunk {
+			s.spareChunks = append(s.spareChunks, c[:0])
+		}
 	}
+	clear(s.usedChunks)
+	s.usedChunks, s.arena = s.usedChunks[:0], nil
 	clear(s.cache)
 }
 

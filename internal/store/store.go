@@ -178,10 +178,13 @@ type Store struct {
 	closeErr  error // set by closeOnce
 
 	// Owned by the checkpointer (and by Open before it starts).
-	arena        []byte                   // record bytes of the transaction being written
-	cache        map[uint64]*queueBuckets // bucket handles of the transaction being written
-	coalescePuts map[entryKey]coalescePut // coalesce's scratch
-	coalesceGens map[uint64]uint64        // coalesce's scratch
+	arena []byte // record bytes of the transaction being written
+	// usedChunks are the arena's chunks in this transaction, spareChunks
+	// those kept for the next (alloc).
+	usedChunks, spareChunks [][]byte
+	cache                   map[uint64]*queueBuckets // bucket handles of the transaction being written
+	coalescePuts            map[entryKey]coalescePut // coalesce's scratch
+	coalesceGens            map[uint64]uint64        // coalesce's scratch
 	// dirUnsynced says a compaction renamed its file but could not sync
 	// the directory: the next checkpoint must not be written until it is
 	// (compact.go).
