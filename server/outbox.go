@@ -230,7 +230,6 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 	if o.closed || o.connClosed {
 		return
 	}
-	o.sealLocked()
 	o.buf = wire.AppendHeaderFrame(o.buf, channel, wire.ClassBasic, uint64(len(m.Body)), m.Props)
 	if len(m.Body) < refMin {
 		o.buf = wire.AppendBodyFrames(o.buf, channel, m.Body, o.frameMax)
@@ -249,7 +248,8 @@ func (o *outbox) appendContentLocked(channel uint16, m *queue.Message) {
 }
 
 // sealLocked moves buf to segs once it holds sealAt bytes, and starts a
-// new one. Deliveries stop at highWater, but returns, confirms and
+// new one. appendMethodLocked calls it: content follows its method, so buf
+// passes sealAt by at most one message's frames. Deliveries stop at highWater, but returns, confirms and
 // replies to a client that does not read its socket are queued without
 // bound (the memory alarm bounds them), and one buf growing for them
 // would copy all it holds into a larger array at each growth and leave

@@ -302,9 +302,11 @@ const (
 	logPutShared      = 11
 )
 
-// sharedRecent is how many of a record's last puts with a message appendOps
-// looks back at for the same message: a message routed to several durable
-// queues is put to each in turn, perhaps between other connections' ops.
+// sharedRecent is how far back a put looks for another of the same
+// message: appendOps among the record's last puts that carried one, and
+// batch.add among the batch's last ops. A message routed to several
+// durable queues is put to each in turn, perhaps between other
+// connections' ops.
 const sharedRecent = 4
 
 // appendOps appends the ops that must survive a crash: every live op but
@@ -348,7 +350,7 @@ func appendOps(b []byte, ops []op) ([]byte, int, error) {
 				b = binary.AppendUvarint(b, o.id)
 				b = binary.AppendUvarint(b, o.seq)
 				b = binary.AppendUvarint(b, uint64(j))
-				b = append(b, recordHeader+3)
+				b = binary.AppendUvarint(b, uint64(recordSize(nil)))
 				b = appendRecordFlags(b, nil, o.expiresAt, o.delivered)
 				break
 			}
