@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -28,6 +29,7 @@ type fakeStore struct {
 	strays     []storeOp    // written Delivered/Delete ops that found no entry
 	overwrites []storeOp    // written Puts that found another message's entry already there
 	loads      int          // Load calls
+	loadErr    error        // if set, Load fails with it
 }
 
 type opKind uint8
@@ -74,6 +76,7 @@ type storedRecord struct {
 	expiresAt int64
 	transient bool
 	delivered bool
+	corrupt   bool // Load stops at it with a *CorruptEntryError
 }
 
 type watcher struct {
@@ -155,6 +158,9 @@ func (fs *fakeStore) Load(id, after, hi uint64, maxBytes int64, buf []Entry) ([]
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.loads++
+	if fs.loadErr != nil {
+		return buf, fs.loadErr
+	}
 	var seqs []uint64
 	for k := range fs.committed {
 		if k.id == id && k.seq > after && k.seq <= hi {
@@ -165,6 +171,9 @@ func (fs *fakeStore) Load(id, after, hi uint64, maxBytes int64, buf []Entry) ([]
 	var total int64
 	for _, seq := range seqs {
 		r := fs.committed[storeKey{id, seq}]
+		if r.corrupt {
+			return buf, &CorruptEntryError{Seq: seq, Err: errors.New("bad bytes")}
+		}
 		m := r.msg
 		m.Props = slices.Clone(m.Props)
 		m.Body = slices.Clone(m.Body)
@@ -285,6 +294,21 @@ func (fs *fakeStore) preload(id, seq uint64, m *Message, delivered bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.committed[storeKey{id, seq}] = &storedRecord{msg: *m, delivered: delivered}
+}
+
+// preloadCorrupt commits an entry whose bytes, as far as Load can tell, do
+// not make a message.
+func (fs *fakeStore) preloadCorrupt(id, seq uint64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.committed[storeKey{id, seq}] = &storedRecord{corrupt: true}
+}
+
+// failLoads makes Load fail with err until it is called with nil.
+func (fs *fakeStore) failLoads(err error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.loadErr = err
 }
 
 // pendingOps returns the live ops of the pending batch, in log order.

@@ -1,5 +1,7 @@
 package queue
 
+import "errors"
+
 // A queue's ready messages, in order, are: the requeued heap and the ring of
 // readyList (in memory), then a run of entries on disk only (diskRun), then
 // the spill: paged-out entries still held in memory until the store has
@@ -170,12 +172,14 @@ func (q *Queue) relogSpillLocked(lastFailed uint64) {
 }
 
 // refillLocked moves entries into the empty in-memory list: from disk
-// first, then from the spill.
+// first, then from the spill. An entry the store cannot read back as a
+// message is dropped, from the store too, and the load goes on past it.
 func (q *Queue) refillLocked() {
-	if q.disk.n > 0 {
+	for q.disk.n > 0 && q.ready.len() == 0 {
 		limit := max(min(q.opts.Window/2, q.opts.Budget.room(q.memBytes, q.reserved, BudgetFloor)), 1)
 		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, limit, q.loadBuf[:0])
-		if err != nil {
+		var bad *CorruptEntryError
+		if err != nil && !errors.As(err, &bad) {
 			return // the entries stay on disk; the next pop tries again
 		}
 		for _, e := range buf {
@@ -187,15 +191,23 @@ func (q *Queue) refillLocked() {
 		}
 		clear(buf)
 		q.loadBuf = buf[:0]
-		if len(buf) == 0 || q.disk.after >= q.disk.hi || q.disk.n <= 0 {
+		skipped := bad != nil && bad.Seq > q.disk.after && bad.Seq <= q.disk.hi
+		if skipped {
+			// Its body size is unknown: disk.bytes keeps it until the
+			// run ends, below.
+			q.opts.Store.Delete(q.opts.ID, bad.Seq)
+			q.disk.n--
+			q.disk.after = bad.Seq
+		}
+		if (len(buf) == 0 && !skipped) || q.disk.after >= q.disk.hi || q.disk.n <= 0 {
 			// A run the store no longer holds in full (its counts were
 			// off) is dropped rather than read forever.
 			q.readyBytes -= q.disk.bytes
 			q.disk = diskRun{}
 		}
-		if q.ready.len() > 0 {
-			return
-		}
+	}
+	if q.ready.len() > 0 {
+		return
 	}
 	for q.spill.len() > 0 {
 		e := q.spill.pop()

@@ -1,5 +1,7 @@
 package queue
 
+import "fmt"
+
 // Store keeps queues' entries on disk: persistent messages of durable queues,
 // so they survive a restart, and any message a queue pages out of memory.
 //
@@ -38,9 +40,25 @@ type Store interface {
 	// after < seq <= hi, in seq order, stopping once the sum of their
 	// EntryCost reaches maxBytes (but returning at least one if there is
 	// one). Loaded entries have Stored set, and Redelivered if they were
-	// marked Delivered.
+	// marked Delivered. An entry whose bytes on disk do not make a
+	// message stops the load with a *CorruptEntryError, returned with the
+	// entries before it; any other error returns buf as it came.
 	Load(id, after, hi uint64, maxBytes int64, buf []Entry) ([]Entry, error)
 }
+
+// CorruptEntryError is Load's error for an entry whose bytes on disk do
+// not make a message. The queue drops the entry (it can never be
+// delivered) and goes on with the entries after it.
+type CorruptEntryError struct {
+	Seq uint64
+	Err error // what is wrong with its bytes
+}
+
+func (e *CorruptEntryError) Error() string {
+	return fmt.Sprintf("entry %d: %v", e.Seq, e.Err)
+}
+
+func (e *CorruptEntryError) Unwrap() error { return e.Err }
 
 // Waiter is told when the store's batches are done.
 type Waiter interface {

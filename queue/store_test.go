@@ -707,6 +707,50 @@ func TestStoreRecoverFromSeqOne(t *testing.T) {
 	checkStats(t, q, Stats{Consumers: 1})
 }
 
+// TestStoreRecoverCorruptEntries: an entry the store cannot read back as
+// a message is dropped, from the store too, and the queue goes on past it,
+// whether it is the first of a load, the last of the queue or one of two
+// in a row. A load that fails otherwise leaves every entry on disk for the
+// next try.
+func TestStoreRecoverCorruptEntries(t *testing.T) {
+	const lo, hi, size = 1, 12, 1000
+	corrupt := func(seq int) bool { return seq == 3 || seq == 4 || seq == 8 || seq == hi }
+	fs := newFakeStore()
+	var want []int
+	for seq := lo; seq <= hi; seq++ {
+		if corrupt(seq) {
+			fs.preloadCorrupt(qid, uint64(seq))
+			continue
+		}
+		fs.preload(qid, uint64(seq), pmsg(seq, size), false)
+		want = append(want, seq)
+	}
+	q := New("q", storeOptions(fs, true, windowOf(4, size)))
+	q.Recover(hi-lo+1, (hi-lo+1)*size, lo, hi)
+
+	fs.failLoads(errors.New("disk unreadable"))
+	if e, _, ok := q.Get(true); ok {
+		t.Fatalf("Get with the store failing = %+v", e)
+	}
+	checkStats(t, q, Stats{Ready: hi - lo + 1, ReadyBytes: (hi - lo + 1) * size})
+	fs.failLoads(nil)
+
+	c := newMemConsumer()
+	if err := q.AddConsumer(c, false, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := c.entries()
+	if gotIDs := ids(t, got); !eqInts(gotIDs, want) {
+		t.Fatalf("delivered %v, want %v", gotIDs, want)
+	}
+	checkStats(t, q, Stats{Unacked: len(want), Consumers: 1})
+	q.Ack(got)
+	fs.commit()
+	checkStored(t, fs, nil)
+	checkClean(t, fs)
+	checkStats(t, q, Stats{Consumers: 1})
+}
+
 func TestStorePurgePaged(t *testing.T) {
 	const size = 1000
 	fs := newFakeStore()

@@ -222,6 +222,9 @@ func (qb *queueBuckets) uncount(s *Store, id, seq uint64, v []byte) {
 	qb.c.count--
 	qb.c.bytes -= n
 	qb.c.count, qb.c.bytes = max(qb.c.count, 0), max(qb.c.bytes, 0)
+	if qb.c.count == 0 {
+		qb.c.bytes = 0 // what a corrupt entry's unknown body left over
+	}
 	qb.dirty = true
 }
 

@@ -229,13 +229,13 @@ func checkQueue(p *problems, id uint64, q *bbolt.Bucket) {
 			case !ok || v == nil:
 				p.add("queue %d %s: bad key %x", id, name, k)
 			default:
-				n, err := bodyLen(v)
+				r, err := decodeMessage(v)
 				if err != nil {
 					p.add("queue %d %s entry %d: %v", id, name, seq, err)
 				}
 				if c != nil {
 					c.count++
-					c.bytes += n
+					c.bytes += int64(len(r.body))
 				}
 			}
 			return nil

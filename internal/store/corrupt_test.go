@@ -38,14 +38,15 @@ func TestCorruptRecord(t *testing.T) {
 	rawPut(t, s, id, subTransient, k3[:], garbage)
 	buf := []queue.Entry{{Seq: 77}}
 	got, err := s.Load(id, 0, 10, 1<<20, buf)
-	if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "entry 3") {
+	var bad *queue.CorruptEntryError
+	if !errors.As(err, &bad) || bad.Seq != 3 || !errors.Is(err, errCorrupt) {
 		t.Fatalf("Load over a corrupt record: %v", err)
 	}
-	if len(got) != 1 || got[0].Seq != 77 {
-		t.Fatalf("Load returned %v with its error", seqs(got))
+	if len(got) != 3 || got[0].Seq != 77 || got[1].Seq != 1 || got[2].Seq != 2 {
+		t.Fatalf("Load returned %v with its error, want [77 1 2]", seqs(got))
 	}
-	if es, err := s.Load(id, 0, 2, 1<<20, nil); err != nil || len(es) != 2 {
-		t.Fatalf("Load before the corrupt record: %v, %v", seqs(es), err)
+	if es, err := s.Load(id, 3, 10, 1<<20, nil); err != nil || len(es) != 0 {
+		t.Fatalf("Load after the corrupt record: %v, %v", seqs(es), err)
 	}
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "entry 3") {
 		t.Fatalf("Check: %v", err)
@@ -56,6 +57,18 @@ func TestCorruptRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A record that decodes but whose properties would not make a
+	// content header: Load and Check refuse it as well.
+	k1 := key64(1)
+	short := appendRecord(nil, &queue.Message{Props: []byte{0x80}, Body: []byte("abcdefghij")}, 0)
+	rawPut(t, s, id, subPersistent, k1[:], short)
+	if _, err := s.Load(id, 0, 10, 1<<20, nil); !errors.As(err, &bad) || bad.Seq != 1 || !strings.Contains(err.Error(), "properties") {
+		t.Fatalf("Load over a record with 1 byte of properties: %v", err)
+	}
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "entry 1") {
+		t.Fatalf("Check: %v", err)
+	}
+
 	// A corrupt persistent record: Check sees it and the counters off.
 	k2 := key64(2)
 	rawPut(t, s, id, subPersistent, k2[:], []byte{9})
@@ -63,9 +76,14 @@ func TestCorruptRecord(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "entry 2") || !strings.Contains(err.Error(), "counters") {
 		t.Fatalf("Check: %v", err)
 	}
-	s.Delete(id, 2) // counters can't know the body size; drop the queue
-	s.DeleteQueue("", id)
+	// Deleting it cannot take its unknown body size out of the counters;
+	// they are right again once the queue has no persistent entries.
+	s.Delete(id, 1)
+	s.Delete(id, 2)
 	flush(t, s)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCorruptTopology(t *testing.T) {

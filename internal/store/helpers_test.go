@@ -59,7 +59,7 @@ func msg(tag string, n int) *queue.Message {
 	return &queue.Message{
 		Exchange:   "ex-" + tag,
 		RoutingKey: "rk-" + tag,
-		Props:      []byte{0x80, 0x00, byte(len(tag))},
+		Props:      append([]byte{0x80, 0x00, byte(len(tag))}, tag...), // content-type tag
 		Body:       body,
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -14,8 +15,10 @@ import (
 // once the sum of their queue.EntryCost reaches maxBytes (but returning at least one if there is
 // one). Each gets a Message of its own, with its bytes copied out of the
 // file. Loaded entries have Stored set, and Redelivered if they were marked
-// Delivered. A record that does not decode is an error; buf is then
-// returned as it came. It implements queue.Store.
+// Delivered. A record that does not make a message (decodeMessage) stops
+// the load: it is logged and returned as a *queue.CorruptEntryError with
+// the entries before it. On any other error buf is returned as it came. It
+// implements queue.Store.
 func (s *Store) Load(id, after, hi uint64, maxBytes int64, buf []queue.Entry) ([]queue.Entry, error) {
 	if after >= hi || after == math.MaxUint64 {
 		return buf, nil
@@ -36,6 +39,11 @@ func (s *Store) Load(id, after, hi uint64, maxBytes int64, buf []queue.Entry) ([
 		s.unmapAfterReads(tx, len(buf)-n0)
 		return err
 	})
+	var bad *queue.CorruptEntryError
+	if errors.As(err, &bad) {
+		s.log.Error("store: a message record does not decode; its queue drops it", "queue", id, "seq", bad.Seq, "err", bad.Err)
+		return buf, err
+	}
 	if err != nil {
 		return buf[:n0], err
 	}
@@ -133,9 +141,9 @@ func loadEntries(q *bbolt.Bucket, id, after, hi uint64, maxBytes int64, buf []qu
 		if !cur.ok || cur.seq > hi {
 			return buf, nil
 		}
-		r, err := decodeRecord(cur.v)
+		r, err := decodeMessage(cur.v)
 		if err != nil {
-			return buf, fmt.Errorf("queue %d entry %d: %w", id, cur.seq, err)
+			return buf, &queue.CorruptEntryError{Seq: cur.seq, Err: err}
 		}
 		for d.ok && d.seq < cur.seq {
 			if err := d.next(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/warrenmq/warren/internal/wire"
 	"github.com/warrenmq/warren/queue"
 )
 
@@ -108,6 +109,20 @@ func decodeRecord(v []byte) (record, error) {
 		return r, err
 	}
 	r.body = rest
+	return r, nil
+}
+
+// decodeMessage decodes v as decodeRecord does and checks that its
+// properties are well formed, as they were when the message was published:
+// a record read back for delivery must make a valid content header.
+func decodeMessage(v []byte) (record, error) {
+	r, err := decodeRecord(v)
+	if err != nil {
+		return r, err
+	}
+	if err := wire.ValidateProps(r.props); err != nil {
+		return r, fmt.Errorf("%w: properties: %v", errCorrupt, err)
+	}
 	return r, nil
 }
 

@@ -213,8 +213,8 @@ func FuzzProperties(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var p Properties
 		err := p.Decode(raw)
-		if (err == nil) != (validateProps(raw) == nil) {
-			t.Fatalf("Decode err %v, validateProps err %v", err, validateProps(raw))
+		if (err == nil) != (ValidateProps(raw) == nil) {
+			t.Fatalf("Decode err %v, ValidateProps err %v", err, ValidateProps(raw))
 		}
 		if err != nil {
 			if !reflect.DeepEqual(p, Properties{}) {

@@ -66,9 +66,11 @@ func readPropFlags(raw []byte) (flags uint16, n int, err error) {
 	return flags, n, nil
 }
 
-// validateProps checks that raw (flags and property list) is well formed,
-// without allocating.
-func validateProps(raw []byte) error {
+// ValidateProps checks that raw (property flags and list, as
+// ParseContentHeader returns them and a queue.Message keeps them) is well
+// formed, without allocating. The store checks records it reads back from
+// disk with it.
+func ValidateProps(raw []byte) error {
 	flags, off, err := readPropFlags(raw)
 	if err != nil {
 		return err
@@ -121,7 +123,7 @@ func ParseContentHeader(payload []byte) (classID uint16, bodySize uint64, rawPro
 	classID = binary.BigEndian.Uint16(payload)
 	bodySize = binary.BigEndian.Uint64(payload[4:])
 	rawProps = payload[12:]
-	if err := validateProps(rawProps); err != nil {
+	if err := ValidateProps(rawProps); err != nil {
 		return 0, 0, nil, &Error{Code: SyntaxError, ClassID: classID,
 			Text: "SYNTAX_ERROR - malformed content header properties: " + err.Error()}
 	}

@@ -35,7 +35,7 @@ func TestPropertiesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw = raw[3:]
-	if err := validateProps(raw); err != nil {
+	if err := ValidateProps(raw); err != nil {
 		t.Fatal(err)
 	}
 	var q Properties
@@ -111,7 +111,7 @@ func TestPropertiesRejects(t *testing.T) {
 		if err := q.Decode(raw[:n]); err == nil {
 			t.Fatalf("truncated to %d decoded", n)
 		}
-		if validateProps(raw[:n]) == nil {
+		if ValidateProps(raw[:n]) == nil {
 			t.Fatalf("truncated to %d validated", n)
 		}
 	}
@@ -132,7 +132,7 @@ func TestPropertiesRejects(t *testing.T) {
 		if err := q.Decode(raw); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
-		if validateProps(raw) == nil {
+		if ValidateProps(raw) == nil {
 			t.Errorf("%s: validated", name)
 		}
 		if PropsDeliveryMode(raw) != 0 && name != "trailing byte" {
@@ -145,7 +145,7 @@ func TestPropertiesRejects(t *testing.T) {
 	if err := q.Decode(ok); err != nil || q.DeliveryMode != 2 || q.Flags != FlagDeliveryMode {
 		t.Fatal(err, q)
 	}
-	if validateProps(ok) != nil || PropsDeliveryMode(ok) != 2 {
+	if ValidateProps(ok) != nil || PropsDeliveryMode(ok) != 2 {
 		t.Fatal("continuation")
 	}
 }
