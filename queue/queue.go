@@ -65,6 +65,11 @@ type Options struct {
 	// Budget, if set, bounds the ready messages in memory of every queue
 	// sharing it together; past it, messages are paged out as past Window.
 	Budget *Budget
+	// SingleActive is x-single-active-consumer: only the earliest
+	// subscribed consumer still subscribed is offered messages (consumer
+	// priorities play no part, as in RabbitMQ 3.10), and no consumer may
+	// be exclusive.
+	SingleActive bool
 }
 
 // DefaultWindow is the memory window of a queue whose Options leave it 0.
@@ -360,6 +365,9 @@ func (q *Queue) dispatchLocked() {
 // and reports whether one took it.
 func (q *Queue) offerLocked(e Entry) bool {
 	n := len(q.consumers)
+	if q.opts.SingleActive {
+		n = min(n, 1) // the earliest subscribed
+	}
 	// Consumers of one priority form a group served round robin; a lower
 	// group is offered the message only when every consumer of the higher
 	// ones refuses, as RabbitMQ's consumer priorities work.
@@ -506,31 +514,33 @@ func (q *Queue) Discard(entries []Entry) {
 }
 
 // AddConsumer subscribes c with a priority (x-priority, default 0). With
-// exclusive it fails if the queue has any consumer; it fails too if the
-// queue already has an exclusive consumer.
+// exclusive it fails if the queue has any consumer, or is a single active
+// consumer queue; it fails too if the queue already has an exclusive
+// consumer.
 func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool, priority int) error {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
 		return ErrDeleted
 	}
-	if q.exclusiveConsumer != nil || (exclusive && len(q.consumers) > 0) {
+	if q.exclusiveConsumer != nil || (exclusive && (len(q.consumers) > 0 || q.opts.SingleActive)) {
 		q.mu.Unlock()
 		return ErrExclusiveUse
 	}
 	if exclusive {
 		q.exclusiveConsumer = c
 	}
-	// after every consumer of the same or a higher priority
+	// after every consumer of the same or a higher priority; in
+	// subscription order alone for a single active consumer
 	at := len(q.consumers)
-	for at > 0 && q.consumers[at-1].priority < priority {
+	for at > 0 && q.consumers[at-1].priority < priority && !q.opts.SingleActive {
 		at--
 	}
 	q.consumers = slices.Insert(q.consumers, at, consumerSlot{c: c, noAck: noAck, priority: priority})
 	if q.next > at {
 		q.next++
 	}
-	q.mixed = q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority
+	q.mixed = q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority && !q.opts.SingleActive
 	q.unusedSince = 0 // in use: the lease timer finds nothing to do
 	q.blocked = false
 	q.dispatchLocked()
@@ -539,14 +549,15 @@ func (q *Queue) AddConsumer(c Consumer, noAck, exclusive bool, priority int) err
 }
 
 // RemoveConsumer unsubscribes c and returns how many consumers are left and
-// whether c was subscribed.
+// whether c was subscribed. In a single active consumer queue, removing
+// the active consumer makes the next one subscribed active, and it is
+// offered the ready messages.
 func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for i, s := range q.consumers {
 		if s.c == c {
 			q.consumers = slices.Delete(q.consumers, i, i+1) // zeroes the freed slot
-			q.mixed = len(q.consumers) > 0 && q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority
+			q.mixed = len(q.consumers) > 0 && q.consumers[0].priority != q.consumers[len(q.consumers)-1].priority && !q.opts.SingleActive
 			if q.next > i {
 				q.next--
 			}
@@ -554,6 +565,11 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 				q.next = 0
 			}
 			found = true
+			if q.opts.SingleActive && i == 0 {
+				q.blocked = false
+				q.dispatchLocked()
+				q.armTimerLocked()
+			}
 			break
 		}
 	}
@@ -564,8 +580,24 @@ func (q *Queue) RemoveConsumer(c Consumer) (left int, found bool) {
 		q.touchLocked() // unused from now on
 		q.settleBudgetLocked()
 	}
-	q.flowCheckLocked()
-	return len(q.consumers), found
+	left = len(q.consumers)
+	q.unlockAndEmit()
+	return left, found
+}
+
+// SingleActive reports whether q is a single active consumer queue
+// (Options.SingleActive).
+func (q *Queue) SingleActive() bool { return q.opts.SingleActive }
+
+// ActiveConsumer returns the consumer a single active consumer queue
+// offers its messages to, or nil if it has none or is not such a queue.
+func (q *Queue) ActiveConsumer() Consumer {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.opts.SingleActive || len(q.consumers) == 0 {
+		return nil
+	}
+	return q.consumers[0].c
 }
 
 // Kick tells the queue that a consumer may take messages again.

@@ -1597,6 +1597,69 @@ func TestConsumerPriorities(t *testing.T) {
 	}
 }
 
+// TestSingleActiveConsumer: x-single-active-consumer offers messages to
+// the earliest subscribed consumer only, whatever the others' priorities
+// and even while it refuses them; when it leaves, the next subscribed
+// takes over, with the messages it left requeued first. No consumer may
+// be exclusive.
+func TestSingleActiveConsumer(t *testing.T) {
+	opts := NoLimits()
+	opts.SingleActive = true
+	q := New("q", opts)
+	if q.ActiveConsumer() != nil {
+		t.Fatal("an active consumer before any subscribed")
+	}
+	first, high, third := newConsumer("first", 2), newConsumer("high", -1), newConsumer("third", -1)
+	for _, c := range []struct {
+		c *fakeConsumer
+		p int
+	}{{first, 0}, {high, 10}, {third, 0}} {
+		if err := q.AddConsumer(c.c, false, false, c.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.AddConsumer(newConsumer("x", -1), false, true, 0); !errors.Is(err, ErrExclusiveUse) {
+		t.Fatalf("exclusive consumer on a single active consumer queue: %v", err)
+	}
+	for i := 1; i <= 5; i++ {
+		publish(t, q, msg(i, 1))
+	}
+	if got := first.ids(t); !eqInts(got, []int{1, 2}) {
+		t.Fatalf("first got %v, want [1 2]", got)
+	}
+	if got := high.entries(); len(got) != 0 || high.offers() != 0 {
+		t.Fatalf("high got %v (offered %d) while first was active", ids(t, got), high.offers())
+	}
+	if q.ActiveConsumer() != first {
+		t.Fatal("ActiveConsumer is not the first subscribed")
+	}
+	checkStats(t, q, Stats{Ready: 3, ReadyBytes: 3, Unacked: 2, Consumers: 3})
+
+	// first leaves: its two go back to the head, and high (next
+	// subscribed) gets everything in order.
+	q.RemoveConsumer(first)
+	if q.ActiveConsumer() != high {
+		t.Fatal("ActiveConsumer is not the next subscribed")
+	}
+	if got := high.ids(t); !eqInts(got, []int{3, 4, 5}) {
+		t.Fatalf("high got %v once active, want [3 4 5]", got)
+	}
+	q.Requeue(first.entries())
+	publish(t, q, msg(6, 1))
+	if got := high.ids(t); !eqInts(got, []int{3, 4, 5, 1, 2, 6}) {
+		t.Fatalf("high got %v, want [3 4 5 1 2 6]", got)
+	}
+	// Removing a waiting consumer changes nothing for the active one.
+	q.RemoveConsumer(third)
+	publish(t, q, msg(7, 1))
+	if got := high.ids(t); len(got) != 7 || q.ActiveConsumer() != high {
+		t.Fatalf("high got %v after a waiting consumer left", got)
+	}
+	if got := third.entries(); len(got) != 0 {
+		t.Fatalf("a waiting consumer got %v", ids(t, got))
+	}
+}
+
 // TestCounts checks the counters behind the management API's message
 // rates: what was published, delivered (and redelivered) and acked.
 func TestCounts(t *testing.T) {

@@ -55,6 +55,10 @@ type QueueInfo struct {
 	// counted against the queue's window; the rest are paged out to the
 	// store (some of them still in memory until the store commits them).
 	ReadyInMemory int
+	// SingleActive is x-single-active-consumer; ActiveTag is then the tag
+	// of the consumer it delivers to, "" while it has none.
+	SingleActive bool
+	ActiveTag    string
 }
 
 // ExchangeInfo describes an exchange.
@@ -131,7 +135,11 @@ type ConsumerInfo struct {
 	Prefetch    uint16
 	Priority    int
 	Active      bool
-	Channel     ChannelInfo // the channel it consumes on
+	// ActivityStatus is RabbitMQ's: "up", or in a single active consumer
+	// queue "single_active" for the consumer it delivers to and "waiting"
+	// (and Active false) for the others.
+	ActivityStatus string
+	Channel        ChannelInfo // the channel it consumes on
 }
 
 // Overview counts what the broker holds now.
@@ -198,6 +206,11 @@ func (r *queueRec) info() QueueInfo {
 		Arguments: r.args,
 	}
 	qi.Stats, qi.ReadyInMemory = r.q.StatsInMemory()
+	if qi.SingleActive = r.q.SingleActive(); qi.SingleActive {
+		if cs, ok := r.q.ActiveConsumer().(*consumer); ok {
+			qi.ActiveTag = cs.tag
+		}
+	}
 	if r.owner != nil {
 		qi.Owner = r.owner.name()
 	}
@@ -364,6 +377,7 @@ func (ch *channel) info() ChannelInfo {
 // channel and tag.
 func (s *Server) Consumers() []ConsumerInfo {
 	var out []ConsumerInfo
+	var of []*consumer // out[i] is of[i]'s
 	for _, c := range s.openConns() {
 		for _, ch := range c.openChannels() {
 			chi := ch.info()
@@ -372,11 +386,23 @@ func (s *Server) Consumers() []ConsumerInfo {
 			for _, cs := range ch.consumers {
 				out = append(out, ConsumerInfo{
 					Queue: cs.rec.name, Tag: cs.tag, AckRequired: !cs.noAck, Exclusive: cs.exclusive,
-					Prefetch: cs.prefetch, Priority: cs.priority, Active: cs.active, Channel: chi,
+					Prefetch: cs.prefetch, Priority: cs.priority, Active: cs.active, ActivityStatus: "up", Channel: chi,
 				})
+				of = append(of, cs)
 			}
 			ch.mu.Unlock()
 			slices.SortFunc(out[start:], func(a, b ConsumerInfo) int { return strings.Compare(a.Tag, b.Tag) })
+			slices.SortFunc(of[start:], func(a, b *consumer) int { return strings.Compare(a.tag, b.tag) })
+		}
+	}
+	// Asked with no channel's lock held: a queue's lock comes first.
+	for i, cs := range of {
+		if q := cs.rec.q; q.SingleActive() {
+			if q.ActiveConsumer() == queue.Consumer(cs) {
+				out[i].ActivityStatus = "single_active"
+			} else {
+				out[i].Active, out[i].ActivityStatus = false, "waiting"
+			}
 		}
 	}
 	return out

@@ -338,10 +338,13 @@ func (ch *channel) shutdown() {
 	ch.consumers = map[string]*consumer{}
 	recs := ch.unacked.all()
 	ch.mu.Unlock()
+	// Requeued before the consumers leave (they refuse, the channel being
+	// closed), so that the consumer of a single active consumer queue that
+	// takes over gets them first, in queue order, as with RabbitMQ.
+	requeueAll(recs)
 	for _, cs := range consumers {
 		ch.detach(cs)
 	}
-	requeueAll(recs)
 	if ch.tx != nil {
 		ch.rollbackTx()
 	}

@@ -879,11 +879,77 @@ func TestPriorityQueue(t *testing.T) {
 	}
 }
 
+// TestSingleActiveConsumer: on a queue declared with
+// x-single-active-consumer, only the first consumer subscribed gets
+// messages, even when a later one has a higher priority and the first has
+// its prefetch full; basic.get still works; when the first one's
+// connection closes, the next takes over with its unacked messages first,
+// redelivered, then the rest, in queue order; an exclusive consumer is
+// refused with 403, as RabbitMQ 3.10 does.
 func TestSingleActiveConsumer(t *testing.T) {
 	b := start(t)
-	if b.Server != nil {
-		t.Skip("BUG: x-single-active-consumer is accepted but ignored: every consumer gets messages")
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := declareQueue(t, b, ch, amqp.Table{"x-single-active-consumer": true})
+	connA := dial(t, b.URL)
+	chA := mustChannel(t, connA)
+	if err := chA.Qos(2, 0, false); err != nil {
+		t.Fatal(err)
 	}
+	mA, err := chA.Consume(q, "first", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chB := mustChannel(t, conn)
+	mB, err := chB.Consume(q, "second", false, false, false, false, amqp.Table{"x-priority": int32(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, conn)
+	for i := range 5 {
+		p.body("", q, fmt.Sprint(i))
+	}
+	p.wait()
+	if got := recvBodies(t, mA, 2); !equalStrings(got, []string{"0", "1"}) {
+		t.Fatalf("first consumer got %q", got)
+	}
+	// Confirmed, so routed: three are ready, none went to the second.
+	info, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Messages != 3 || info.Consumers != 2 {
+		t.Fatalf("declare-ok: %d ready, %d consumers; want 3 and 2", info.Messages, info.Consumers)
+	}
+	expectNoBuffered(t, mB)
+	if d := get(t, ch, q, false); string(d.Body) != "2" {
+		t.Fatalf("basic.get got %q, want 2", d.Body)
+	} else if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+	syncChannel(t, ch, q) // the nack is in before the close below
+
+	if err := connA.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		d := recv(t, mB)
+		if string(d.Body) != fmt.Sprint(i) || d.Redelivered != (i < 3) {
+			t.Fatalf("second consumer's delivery %d: %q redelivered=%v", i, d.Body, d.Redelivered)
+		}
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, err = mustChannel(t, conn).Consume(q, "x", false, true, false, false, nil)
+	expectCloseText(t, err, amqp.AccessRefused, fmt.Sprintf("ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use", q))
+}
+
+// TestSingleActiveConsumerCancel: when the active consumer cancels, the
+// next one subscribed takes over.
+func TestSingleActiveConsumerCancel(t *testing.T) {
+	b := start(t)
 	conn := dial(t, b.URL)
 	ch := mustChannel(t, conn)
 	q := declareQueue(t, b, ch, amqp.Table{"x-single-active-consumer": true})

@@ -192,9 +192,11 @@ func parseQueueArgs(args wire.Table) (queueConfig, *queueArgError) {
 		return cfg, &queueArgError{arg: "x-queue-mode", reason: fmt.Sprintf("\"unsupported queue mode '%s'\"", s)}
 	}
 	if v, ok := args["x-single-active-consumer"]; ok {
-		if _, isBool := v.(bool); !isBool {
+		b, isBool := v.(bool)
+		if !isBool {
 			return cfg, &queueArgError{arg: "x-single-active-consumer", reason: fmt.Sprintf("{unacceptable_type,%s}", amqpType(v))}
 		}
+		cfg.opts.SingleActive = b
 	}
 	if s, ok, err := str("x-queue-type"); err != nil {
 		return cfg, err

@@ -627,7 +627,7 @@ func TestFieldsLikeRabbitMQ(t *testing.T) {
 		"peer_cert_issuer": true, "peer_cert_subject": true, "peer_cert_validity": true, "ssl_cipher": true,
 		"ssl_hash": true, "ssl_key_exchange": true, "ssl_protocol": true, "pending_raft_commands": true,
 		"recoverable_slaves": true, "operator_policy": true, "effective_policy_definition": true,
-		"head_message_timestamp": true, "single_active_consumer_tag": true, "consumer_capacity": true,
+		"head_message_timestamp": true, "consumer_capacity": true,
 		"consumer_utilisation": true, "incoming": true, "outgoing": true, "deliveries": true,
 		"message_bytes": true, "message_bytes_paged_out": true, "message_bytes_persistent": true,
 		"message_bytes_ram": true, "message_bytes_unacknowledged": true,
@@ -1091,5 +1091,50 @@ func TestNodeSyncCount(t *testing.T) {
 	}
 	if after := syncs(); after < before+1 {
 		t.Errorf("io_sync_count %v after a confirmed persistent message, %v before", after, before)
+	}
+}
+
+// TestSingleActiveConsumerDetails: a single active consumer queue names
+// its active consumer, and the consumers list says which one is active
+// and which wait; an ordinary queue's tag is null and its consumers "up".
+func TestSingleActiveConsumerDetails(t *testing.T) {
+	e := newEnv(t)
+	c := e.dial("sac")
+	ch := e.channel(c)
+	q, plain := unique("mgmt.sac"), unique("mgmt.plain")
+	for _, d := range []struct {
+		name string
+		args amqp.Table
+	}{{q, amqp.Table{"x-single-active-consumer": true}}, {plain, nil}} {
+		if _, err := ch.QueueDeclare(d.name, false, false, false, false, d.args); err != nil {
+			t.Fatal(err)
+		}
+		e.cleanupQueue(d.name)
+	}
+	first, second, other := unique("sac-first"), unique("sac-second"), unique("plain")
+	for _, s := range []struct{ q, tag string }{{q, first}, {q, second}, {plain, other}} {
+		if _, err := e.channel(c).Consume(s.q, s.tag, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cons []map[string]any
+	e.eventually("three consumers", func() bool {
+		cons = e.getList("/api/consumers")
+		return find(cons, "consumer_tag", first) != nil && find(cons, "consumer_tag", second) != nil && find(cons, "consumer_tag", other) != nil
+	})
+	for _, w := range []struct {
+		tag, status string
+		active      bool
+	}{{first, "single_active", true}, {second, "waiting", false}, {other, "up", true}} {
+		if m := find(cons, "consumer_tag", w.tag); m["activity_status"] != w.status || m["active"] != w.active {
+			t.Errorf("consumer %s: activity_status %v, active %v; want %s, %v", w.tag, m["activity_status"], m["active"], w.status, w.active)
+		}
+	}
+	// RabbitMQ fills in the tag with its next statistics, seconds later.
+	e.eventually("the queue's single_active_consumer_tag", func() bool {
+		return e.getObject("/api/queues/%2F/" + url.PathEscape(q))["single_active_consumer_tag"] == first
+	})
+	if qo := e.getObject("/api/queues/%2F/" + url.PathEscape(plain)); qo["single_active_consumer_tag"] != nil {
+		t.Errorf("an ordinary queue's single_active_consumer_tag = %v, want null", qo["single_active_consumer_tag"])
 	}
 }

@@ -123,6 +123,10 @@ func (a *api) queueJSON(q server.QueueInfo, prev, cur *sample) map[string]any {
 		"message_stats":               queueStats(prev, cur, q.Name, q.Counts),
 		"policy":                      nil,
 		"exclusive_consumer_tag":      nil,
+		"single_active_consumer_tag":  nil,
+	}
+	if q.ActiveTag != "" {
+		m["single_active_consumer_tag"] = q.ActiveTag
 	}
 	if q.Owner != "" {
 		m["owner_pid_details"] = map[string]any{"name": q.Owner}
@@ -208,7 +212,7 @@ func (a *api) consumerJSON(c server.ConsumerInfo) map[string]any {
 	}
 	return map[string]any{
 		"consumer_tag": c.Tag, "ack_required": c.AckRequired, "exclusive": c.Exclusive,
-		"prefetch_count": c.Prefetch, "active": c.Active, "activity_status": "up", "arguments": args,
+		"prefetch_count": c.Prefetch, "active": c.Active, "activity_status": c.ActivityStatus, "arguments": args,
 		"queue": map[string]any{"name": c.Queue, "vhost": a.srv.Vhost()},
 		"channel_details": map[string]any{
 			"name": ch.Name(), "number": ch.Number, "connection_name": ch.Connection,
