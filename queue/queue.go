@@ -34,6 +34,9 @@ type Overflow uint8
 const (
 	DropHead Overflow = iota
 	RejectPublish
+	// RejectPublishDLX rejects as RejectPublish does and dead-letters the
+	// rejected message (reason maxlen).
+	RejectPublishDLX
 )
 
 // Options are a queue's limits, from its declare arguments.
@@ -243,7 +246,8 @@ func (q *Queue) Throttle() <-chan struct{} {
 
 // Publish appends m to the queue and delivers it if a consumer can take it.
 // It returns ErrDeleted if the queue was deleted and ErrRejectPublish if the
-// queue is full and its overflow is reject-publish. batch is the store
+// queue is full and its overflow is reject-publish or reject-publish-dlx
+// (which dead-letters m too). batch is the store
 // batch that makes the message safe (a persistent message in a durable
 // queue), 0 if it needs none.
 func (q *Queue) Publish(m *Message) (batch uint64, err error) {
@@ -279,10 +283,16 @@ func (q *Queue) Publish(m *Message) (batch uint64, err error) {
 		q.blocked = true
 	}
 	if q.overLimitLocked(1, int64(m.Size())) {
-		if q.opts.Overflow == RejectPublish {
+		switch q.opts.Overflow {
+		case RejectPublish:
 			q.forgetLocked(e)
 			q.counts.Published--
 			q.mu.Unlock()
+			return 0, ErrRejectPublish
+		case RejectPublishDLX:
+			q.dropLocked(e, MaxLen)
+			q.counts.Published--
+			q.unlockAndEmit()
 			return 0, ErrRejectPublish
 		}
 	}

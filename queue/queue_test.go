@@ -1064,6 +1064,31 @@ func TestMaxLengthDropHead(t *testing.T) {
 	}
 }
 
+// TestMaxLengthRejectPublishDLX: a full reject-publish-dlx queue refuses
+// the new message, as reject-publish does, and dead-letters it (maxlen);
+// the messages it holds stay.
+func TestMaxLengthRejectPublishDLX(t *testing.T) {
+	opts := NoLimits()
+	opts.MaxLength, opts.Overflow = 2, RejectPublishDLX
+	q := New("q", opts)
+	d := newDeadRecorder(q)
+	publish(t, q, msg(1, 1))
+	publish(t, q, msg(2, 1))
+	for i := 3; i <= 4; i++ {
+		if _, err := q.Publish(msg(i, 1)); err != ErrRejectPublish {
+			t.Fatalf("publish %d to a full queue: %v", i, err)
+		}
+	}
+	checkDead(t, d.all(), MaxLen, 3, 4)
+	checkStats(t, q, Stats{Ready: 2, ReadyBytes: 2})
+	if c := q.Stats().Counts; c.Published != 2 {
+		t.Fatalf("Published = %d after two rejects, want 2", c.Published)
+	}
+	if got := getIDs(t, q, 2); !eqInts(got, []int{1, 2}) {
+		t.Fatalf("got %v, want [1 2]", got)
+	}
+}
+
 // TestMaxLengthDropHeadRequeued: a requeued message is at the head, so it is
 // the one dropped.
 func TestMaxLengthDropHeadRequeued(t *testing.T) {

@@ -604,6 +604,47 @@ func TestQueueMaxLengthRejectPublish(t *testing.T) {
 	}
 }
 
+// TestQueueMaxLengthRejectPublishDLX: reject-publish-dlx nacks what a
+// full queue refuses, as reject-publish does, and dead-letters it with
+// reason maxlen, as RabbitMQ 3.10 does.
+func TestQueueMaxLengthRejectPublishDLX(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	dlq := declareQueue(t, b, ch, nil)
+	q := declareQueue(t, b, ch, amqp.Table{
+		"x-max-length": int32(1), "x-overflow": "reject-publish-dlx",
+		"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
+	})
+	pch, confirms := confirmChannel(t, conn, 10)
+	for i := range 3 {
+		publishMsg(t, pch, "", q, amqp.Publishing{Body: []byte(fmt.Sprint(i)), Headers: amqp.Table{"n": int32(i)}})
+	}
+	for i := range 3 {
+		select {
+		case c := <-confirms:
+			if c.DeliveryTag != uint64(i+1) || c.Ack != (i == 0) {
+				t.Fatalf("confirm %d: ack=%v; want tag %d acked only if first", c.DeliveryTag, c.Ack, i+1)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("no confirm")
+		}
+	}
+	if got := drainBodies(t, ch, q); !equalStrings(got, []string{"0"}) {
+		t.Fatalf("queue kept %q, want the first", got)
+	}
+	waitCount(t, conn, dlq, 2)
+	for i := 1; i <= 2; i++ {
+		d := get(t, ch, dlq, true)
+		if string(d.Body) != fmt.Sprint(i) || d.Headers["n"] != int32(i) {
+			t.Fatalf("dead-lettered %q with headers %v, want %d", d.Body, d.Headers, i)
+		}
+		if death := xDeath(t, d)[0]; death["reason"] != "maxlen" || death["queue"] != q {
+			t.Fatalf("x-death %v", death)
+		}
+	}
+}
+
 func TestQueueMessageTTLZero(t *testing.T) {
 	b := start(t)
 	conn := dial(t, b.URL)

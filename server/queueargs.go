@@ -180,8 +180,10 @@ func parseQueueArgs(args wire.Table) (queueConfig, *queueArgError) {
 	} else if ok {
 		switch s {
 		case "drop-head":
-		case "reject-publish", "reject-publish-dlx":
+		case "reject-publish":
 			cfg.opts.Overflow = queue.RejectPublish
+		case "reject-publish-dlx":
+			cfg.opts.Overflow = queue.RejectPublishDLX
 		default:
 			return cfg, &queueArgError{arg: "x-overflow", reason: "invalid_overflow"}
 		}
