@@ -2,12 +2,45 @@ package queue
 
 import "errors"
 
-// A queue's ready messages, in order, are: the requeued heap and the ring of
-// readyList (in memory), then a run of entries on disk only (diskRun), then
-// the spill: paged-out entries still held in memory until the store has
-// committed them. Once the queue is paged, every new message joins the
-// spill, so the order holds; the ring is refilled from disk, then from the
-// spill, as it drains, and the queue leaves paged mode when both are empty.
+// A queue's ready messages are in lanes: one, or for a priority queue one
+// per priority (Options.MaxPriority), served highest first. A lane's ready
+// messages, in order, are: the requeued heap and the ring of readyList (in
+// memory), then a run of entries on disk only (diskRun), then the spill:
+// paged-out entries still held in memory until the store has committed
+// them. Once a lane is paged, every new message of it joins its spill, so
+// the order holds; the ring is refilled from disk, then from the spill, as
+// it drains, and the lane leaves paged mode when both are empty. Memory is
+// counted for the whole queue: its window and budget bound all its lanes
+// together.
+
+// lane is the ready messages of one priority (see above). Its entries'
+// seqs carry the priority in their top byte (laneShift) above the queue's
+// counter, so each lane's entries are one contiguous range of the store's
+// keys, and a queue with one lane has the seqs it always had.
+type lane struct {
+	ready readyList
+	disk  diskRun
+	spill spillList
+}
+
+func (l *lane) len() int { return l.ready.len() + l.disk.n + l.spill.len() }
+
+// paged reports whether some of the lane's ready messages are on disk or in
+// the spill: a new message must then join the spill, behind them.
+func (l *lane) paged() bool { return l.disk.n > 0 || l.spill.len() > 0 }
+
+// laneShift is where a seq's lane starts; the queue's counter is below it.
+const laneShift = 56
+
+const seqCounter = 1<<laneShift - 1
+
+// laneOf returns the lane of the entry with seq.
+func (q *Queue) laneOf(seq uint64) *lane {
+	if len(q.lanes) == 1 {
+		return &q.lanes[0]
+	}
+	return &q.lanes[min(seq>>laneShift, uint64(len(q.lanes)-1))]
+}
 
 // entryOverhead is what the queue counts against its window for one entry
 // besides the message bytes (the Entry, the Message and its slices).
@@ -61,19 +94,20 @@ func (s *spillList) pop() Entry {
 }
 
 // Recover tells a new queue that its store already holds n persistent
-// entries, of bytes body bytes, with seqs from lo to hi. They are read
-// back as the queue drains. Call it before using q.
+// entries, of bytes body bytes, with seqs from lo to hi, all of one lane
+// (a priority queue's store splits its entries by lane). They are read
+// back as the queue drains. Call it, once per lane, before using q.
 func (q *Queue) Recover(n int, bytes int64, lo, hi uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if n <= 0 || q.opts.Store == nil {
 		return
 	}
-	q.disk = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
+	q.laneOf(lo).disk = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
 	q.usedStore = true
 	q.readyBytes += bytes
-	if hi >= q.nextSeq {
-		q.nextSeq = hi + 1
+	if c := hi & seqCounter; c >= q.nextSeq {
+		q.nextSeq = c + 1
 	}
 }
 
@@ -85,9 +119,24 @@ func (q *Queue) UsedStore() bool {
 }
 
 // readyLenLocked is the number of ready messages, in memory or not.
-func (q *Queue) readyLenLocked() int { return q.ready.len() + q.disk.n + q.spill.len() }
+func (q *Queue) readyLenLocked() int {
+	n := 0
+	for i := range q.lanes {
+		n += q.lanes[i].len()
+	}
+	return n
+}
 
-// enqueueLocked adds a new entry behind every ready one. persist says the
+// inMemoryLocked is the number of ready messages held in memory.
+func (q *Queue) inMemoryLocked() int {
+	n := 0
+	for i := range q.lanes {
+		n += q.lanes[i].ready.len()
+	}
+	return n
+}
+
+// enqueueLocked adds a new entry behind every ready one of its lane. persist says the
 // message must be written to the store to be safe; batch is the store batch
 // holding it if it was already logged (e.Stored). It returns the batch a
 // confirm must wait for, 0 for none.
@@ -95,19 +144,20 @@ func (q *Queue) enqueueLocked(e Entry, persist bool, batch uint64) uint64 {
 	st := q.opts.Store
 	cost := EntryCost(e.Msg)
 	q.readyBytes += int64(e.Msg.Size())
-	if st != nil && (q.pagedLocked() || q.memBytes+cost > q.opts.Window || cost > q.budgetRoomLocked()) {
+	l := q.laneOf(e.Seq)
+	if st != nil && (l.paged() || q.memBytes+cost > q.opts.Window || cost > q.budgetRoomLocked()) {
 		if !e.Stored {
 			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, !persist)
 			e.Stored, q.usedStore = true, true
 		}
-		q.spill.push(spilled{e: e, batch: batch})
+		l.spill.push(spilled{e: e, batch: batch})
 		q.watchLocked()
 	} else {
 		if persist && !e.Stored {
 			batch = st.Put(q.opts.ID, e.Seq, e.Msg, e.ExpiresAt, false)
 			e.Stored, q.usedStore = true, true
 		}
-		q.ready.push(e)
+		l.ready.push(e)
 		q.addMemLocked(cost)
 	}
 	if !persist {
@@ -131,38 +181,47 @@ func (q *Queue) Committed(batch, lastFailed uint64) {
 	if q.watching <= batch {
 		q.watching = 0
 	}
-	for q.spill.len() > 0 {
-		s := q.spill.peek()
+	for i := range q.lanes {
+		if q.committedLocked(&q.lanes[i], batch, lastFailed) {
+			q.watchLocked()
+		}
+	}
+}
+
+// committedLocked moves the spilled entries of l that batch wrote to its
+// disk run, and reports whether some are left waiting for a later batch.
+func (q *Queue) committedLocked(l *lane, batch, lastFailed uint64) (waiting bool) {
+	for l.spill.len() > 0 {
+		s := l.spill.peek()
 		if s.batch > batch {
-			q.watchLocked() // later writes are still pending
-			return
+			return true // later writes are still pending
 		}
 		if s.batch <= lastFailed {
 			// Its write may have failed: log it again and wait for
 			// that, holding it (and so every entry behind it, to keep
 			// the order) in memory meanwhile.
-			q.relogSpillLocked(lastFailed)
-			q.watchLocked()
-			return
+			q.relogSpillLocked(l, lastFailed)
+			return true
 		}
-		e := q.spill.pop()
-		if q.disk.n == 0 {
-			q.disk.after = e.Seq - 1
+		e := l.spill.pop()
+		if l.disk.n == 0 {
+			l.disk.after = e.Seq - 1
 		}
-		q.disk.n++
-		q.disk.bytes += int64(e.Msg.Size())
-		q.disk.hi = e.Seq
+		l.disk.n++
+		l.disk.bytes += int64(e.Msg.Size())
+		l.disk.hi = e.Seq
 	}
+	return false
 }
 
 // relogSpillLocked logs again the writes of the spilled entries in batches
 // up to lastFailed, which may have failed. A write that did land is
 // deleted and written again, so a Delete that later cancels the new Put
 // still removes the old record.
-func (q *Queue) relogSpillLocked(lastFailed uint64) {
+func (q *Queue) relogSpillLocked(l *lane, lastFailed uint64) {
 	st := q.opts.Store
-	for i := q.spill.head; i < len(q.spill.items); i++ {
-		s := &q.spill.items[i]
+	for i := l.spill.head; i < len(l.spill.items); i++ {
+		s := &l.spill.items[i]
 		if s.batch > lastFailed {
 			break
 		}
@@ -171,47 +230,48 @@ func (q *Queue) relogSpillLocked(lastFailed uint64) {
 	}
 }
 
-// refillLocked moves entries into the empty in-memory list: from disk
+// refillLocked moves entries into l's empty in-memory list: from disk
 // first, then from the spill. An entry the store cannot read back as a
 // message is dropped, from the store too, and the load goes on past it.
-func (q *Queue) refillLocked() {
-	for q.disk.n > 0 && q.ready.len() == 0 {
-		limit := max(min(q.opts.Window/2, q.opts.Budget.room(q.memBytes, q.reserved, BudgetFloor)), 1)
-		buf, err := q.opts.Store.Load(q.opts.ID, q.disk.after, q.disk.hi, limit, q.loadBuf[:0])
+func (q *Queue) refillLocked(l *lane) {
+	for l.disk.n > 0 && l.ready.len() == 0 {
+		// Half the window, less what other lanes hold in memory.
+		limit := max(min(q.opts.Window/2-q.memBytes, q.opts.Budget.room(q.memBytes, q.reserved, BudgetFloor)), 1)
+		buf, err := q.opts.Store.Load(q.opts.ID, l.disk.after, l.disk.hi, limit, q.loadBuf[:0])
 		var bad *CorruptEntryError
 		if err != nil && !errors.As(err, &bad) {
 			return // the entries stay on disk; the next pop tries again
 		}
 		for _, e := range buf {
-			q.ready.push(e)
+			l.ready.push(e)
 			q.addMemLocked(EntryCost(e.Msg))
-			q.disk.n--
-			q.disk.bytes -= int64(e.Msg.Size())
-			q.disk.after = e.Seq
+			l.disk.n--
+			l.disk.bytes -= int64(e.Msg.Size())
+			l.disk.after = e.Seq
 		}
 		clear(buf)
 		q.loadBuf = buf[:0]
-		skipped := bad != nil && bad.Seq > q.disk.after && bad.Seq <= q.disk.hi
+		skipped := bad != nil && bad.Seq > l.disk.after && bad.Seq <= l.disk.hi
 		if skipped {
 			// Its body size is unknown: disk.bytes keeps it until the
 			// run ends, below.
 			q.opts.Store.Delete(q.opts.ID, bad.Seq)
-			q.disk.n--
-			q.disk.after = bad.Seq
+			l.disk.n--
+			l.disk.after = bad.Seq
 		}
-		if (len(buf) == 0 && !skipped) || q.disk.after >= q.disk.hi || q.disk.n <= 0 {
+		if (len(buf) == 0 && !skipped) || l.disk.after >= l.disk.hi || l.disk.n <= 0 {
 			// A run the store no longer holds in full (its counts were
 			// off) is dropped rather than read forever.
-			q.readyBytes -= q.disk.bytes
-			q.disk = diskRun{}
+			q.readyBytes -= l.disk.bytes
+			l.disk = diskRun{}
 		}
 	}
-	if q.ready.len() > 0 {
+	if l.ready.len() > 0 {
 		return
 	}
-	for q.spill.len() > 0 {
-		e := q.spill.pop()
-		q.ready.push(e)
+	for l.spill.len() > 0 {
+		e := l.spill.pop()
+		l.ready.push(e)
 		q.addMemLocked(EntryCost(e.Msg))
 	}
 }
@@ -269,22 +329,55 @@ func (q *Queue) Paged() bool {
 	return q.pagedLocked()
 }
 
-// pagedLocked reports whether some ready messages are on disk or in the
-// spill: a new message must then join the spill, behind them.
-func (q *Queue) pagedLocked() bool { return q.disk.n > 0 || q.spill.len() > 0 }
-
-// headLocked returns the first ready entry, reading it from disk if need
-// be, without removing it.
-func (q *Queue) headLocked() (Entry, bool) {
-	if q.ready.len() == 0 && q.pagedLocked() {
-		q.refillLocked()
+// pagedLocked reports whether some ready messages are on disk or in a
+// spill.
+func (q *Queue) pagedLocked() bool {
+	for i := range q.lanes {
+		if q.lanes[i].paged() {
+			return true
+		}
 	}
-	return q.ready.peek()
+	return false
+}
+
+// headLocked returns the first ready entry of the highest lane that has
+// one, reading it from disk if need be, without removing it.
+func (q *Queue) headLocked() (Entry, bool) {
+	if len(q.lanes) == 1 {
+		l := &q.lanes[0]
+		if l.ready.len() == 0 && l.paged() {
+			q.refillLocked(l)
+		}
+		return l.ready.peek()
+	}
+	for i := len(q.lanes) - 1; i >= 0; i-- {
+		l := &q.lanes[i]
+		if l.ready.len() == 0 && l.paged() {
+			q.refillLocked(l)
+		}
+		if e, ok := l.ready.peek(); ok {
+			q.top = i
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// headExpiryLocked returns the expiry of the entry headLocked would
+// return if it is in memory, without reading anything from disk; 0 if it
+// has none or is on disk.
+func (q *Queue) headExpiryLocked() int64 {
+	for i := len(q.lanes) - 1; i >= 0; i-- {
+		if l := &q.lanes[i]; l.len() > 0 {
+			return l.ready.headExpiry()
+		}
+	}
+	return 0
 }
 
 // removeHeadLocked removes the entry headLocked returned.
 func (q *Queue) removeHeadLocked() Entry {
-	e, _ := q.ready.pop()
+	e, _ := q.lanes[q.top].ready.pop()
 	q.readyBytes -= int64(e.Msg.Size())
 	q.addMemLocked(-EntryCost(e.Msg))
 	return e
@@ -317,18 +410,19 @@ func (q *Queue) deliveredLocked(e Entry, noAck bool) {
 // from the store too. It returns how many there were.
 func (q *Queue) clearReadyLocked(forget bool) int {
 	n := q.readyLenLocked()
-	if forget && q.opts.Store != nil {
-		q.ready.each(q.forgetLocked)
-		for q.spill.len() > 0 {
-			q.forgetLocked(q.spill.pop())
+	for i := range q.lanes {
+		l := &q.lanes[i]
+		if forget && q.opts.Store != nil {
+			l.ready.each(q.forgetLocked)
+			for l.spill.len() > 0 {
+				q.forgetLocked(l.spill.pop())
+			}
+			if l.disk.n > 0 {
+				q.opts.Store.DeleteRange(q.opts.ID, l.disk.after+1, l.disk.hi)
+			}
 		}
-		if q.disk.n > 0 {
-			q.opts.Store.DeleteRange(q.opts.ID, q.disk.after+1, q.disk.hi)
-		}
+		*l = lane{}
 	}
-	q.ready = readyList{}
-	q.spill = spillList{}
-	q.disk = diskRun{}
 	q.readyBytes = 0
 	q.addMemLocked(-q.memBytes)
 	return n

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warrenmq/warren/internal/wire"
 )
 
 // Errors returned by Queue methods. The server maps them to AMQP reply codes.
@@ -68,6 +70,10 @@ type Options struct {
 	// Budget, if set, bounds the ready messages in memory of every queue
 	// sharing it together; past it, messages are paged out as past Window.
 	Budget *Budget
+	// MaxPriority is x-max-priority: above 0, messages are delivered by
+	// their priority property (capped at MaxPriority), highest first, and
+	// in publish order within one priority. 0 means no priorities.
+	MaxPriority int
 	// SingleActive is x-single-active-consumer: only the earliest
 	// subscribed consumer still subscribed is offered messages (consumer
 	// priorities play no part, as in RabbitMQ 3.10), and no consumer may
@@ -96,12 +102,11 @@ type Queue struct {
 	gone func()       // set once by SetExpireHook before use
 
 	mu         sync.Mutex     // guards the fields below
-	ready      readyList      // ready messages held in memory
+	lanes      []lane         // ready messages, by priority, lowest first; one lane without priorities
+	top        int            // the lane of the entry headLocked last returned
 	readyBytes int64          // body bytes of every ready message, paged or not
 	memBytes   int64          // entryCost of the messages in ready
 	reserved   int64          // what opts.Budget counts for the queue: memBytes rounded up to a BudgetChunk or up to two more (one chunk when empty with consumers)
-	disk       diskRun        // ready messages on disk only, after ready
-	spill      spillList      // paged messages whose write may not be committed yet, after disk
 	watching   uint64         // the store batch q waits on as a Waiter; 0 for none
 	loadBuf    []Entry        // reused by refillLocked
 	usedStore  bool           // an entry was ever logged to the store
@@ -121,7 +126,8 @@ type Queue struct {
 	timer             *time.Timer
 	timerAt           int64 // when timer fires, Unix nanoseconds; 0 if not armed
 	leaseTimer        *time.Timer
-	unusedSince       int64 // start of the x-expires lease, Unix nanoseconds; 0 while in use
+	unusedSince       int64   // start of the x-expires lease, Unix nanoseconds; 0 while in use
+	one               [1]lane // lanes without priorities
 }
 
 // New returns an empty queue.
@@ -130,7 +136,12 @@ func New(name string, opts Options) *Queue {
 		opts.Window = DefaultWindow
 	}
 	// Seqs start at 1, so "after seq 0" is before every entry.
-	return &Queue{name: name, opts: opts, nextSeq: 1}
+	q := &Queue{name: name, opts: opts, nextSeq: 1}
+	q.lanes = q.one[:]
+	if p := opts.MaxPriority; p > 0 {
+		q.lanes = make([]lane, min(p, 255)+1)
+	}
+	return q
 }
 
 // Name returns the queue's name.
@@ -257,6 +268,9 @@ func (q *Queue) Publish(m *Message) (batch uint64, err error) {
 		return 0, ErrDeleted
 	}
 	e := Entry{Msg: m, Seq: q.nextSeq, ExpiresAt: m.ExpiresAt}
+	if len(q.lanes) > 1 {
+		e.Seq |= min(uint64(wire.PropsPriority(m.Props)), uint64(len(q.lanes)-1)) << laneShift
+	}
 	q.nextSeq++
 	q.counts.Published++
 	if q.opts.MessageTTL >= 0 {
@@ -423,15 +437,15 @@ func (q *Queue) armTimerLocked() {
 	if q.deleted {
 		return
 	}
-	e, ok := q.ready.peek()
-	if !ok || e.ExpiresAt == 0 {
+	at := q.headExpiryLocked()
+	if at == 0 {
 		return
 	}
-	if q.timerAt != 0 && q.timerAt <= e.ExpiresAt {
+	if q.timerAt != 0 && q.timerAt <= at {
 		return
 	}
-	q.timerAt = e.ExpiresAt
-	d := time.Duration(e.ExpiresAt - now())
+	q.timerAt = at
+	d := time.Duration(at - now())
 	if q.timer == nil {
 		q.timer = time.AfterFunc(d, q.expire)
 	} else {
@@ -497,7 +511,7 @@ func (q *Queue) Requeue(entries []Entry) {
 	}
 	for _, e := range entries {
 		e.Redelivered = true
-		q.ready.requeue(e)
+		q.laneOf(e.Seq).ready.requeue(e)
 		q.readyBytes += int64(e.Msg.Size())
 		q.addMemLocked(EntryCost(e.Msg))
 	}
@@ -692,7 +706,7 @@ func (q *Queue) Stats() Stats {
 func (q *Queue) StatsInMemory() (Stats, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes, Counts: q.counts}, q.ready.len()
+	return Stats{Ready: q.readyLenLocked(), Unacked: q.unacked, Consumers: len(q.consumers), ReadyBytes: q.readyBytes, Counts: q.counts}, q.inMemoryLocked()
 }
 
 // Memory returns how many ready messages the queue holds in memory and
@@ -700,7 +714,7 @@ func (q *Queue) StatsInMemory() (Stats, int) {
 func (q *Queue) Memory() (messages int, bytes int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.ready.len(), q.memBytes
+	return q.inMemoryLocked(), q.memBytes
 }
 
 // Deleted reports whether the queue has been deleted.

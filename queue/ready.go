@@ -45,6 +45,18 @@ func (r *readyList) peek() (Entry, bool) {
 	return r.ring[r.head], true
 }
 
+// headExpiry returns the ExpiresAt of the entry peek would return, 0 if
+// there is none.
+func (r *readyList) headExpiry() int64 {
+	if len(r.requeued) > 0 {
+		return r.requeued[0].ExpiresAt
+	}
+	if r.n == 0 {
+		return 0
+	}
+	return r.ring[r.head].ExpiresAt
+}
+
 func (r *readyList) pop() (Entry, bool) {
 	if len(r.requeued) > 0 {
 		return r.popRequeued(), true

@@ -586,3 +586,47 @@ func TestRestartDropsCorruptMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestartPriorityQueue: a durable priority queue's persistent messages
+// come back in priority order after a restart, each priority's from its
+// own run of the store, with a queue window small enough that most of
+// them were paged out before the stop.
+func TestRestartPriorityQueue(t *testing.T) {
+	small := func(o *server.Options) { o.QueueWindow = 4 << 10 }
+	b := startDurable(t, small)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := uniq(t, "prio")
+	if _, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-max-priority": int32(5)}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	prio := func(i int) uint8 { return uint8(i * 7 % 9) } // 0..8; above 5 counts as 5
+	p := newPublisher(t, conn)
+	for i := range n {
+		p.pub("", q, amqp.Publishing{DeliveryMode: amqp.Persistent, Priority: prio(i), Body: kib(i)})
+	}
+	p.wait()
+	var want []string
+	for pr := 5; pr >= 0; pr-- {
+		for i := range n {
+			if min(int(prio(i)), 5) == pr {
+				want = append(want, string(kib(i)[:6]))
+			}
+		}
+	}
+
+	b = restart(t, b, small)
+	conn = dial(t, b.URL)
+	ch = mustChannel(t, conn)
+	if c := messageCount(t, conn, q); c != n {
+		t.Fatalf("%s holds %d after restart, want %d", q, c, n)
+	}
+	var got []string
+	for _, body := range drainBodies(t, ch, q) {
+		got = append(got, body[:6])
+	}
+	if !equalStrings(got, want) {
+		t.Fatalf("after restart got %q,\nwant %q", got, want)
+	}
+}

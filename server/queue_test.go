@@ -901,11 +901,13 @@ func TestQueueExpires(t *testing.T) {
 	checkFor(t, waitTimeout, unroutable(q2))
 }
 
+// TestPriorityQueue: x-max-priority delivers the highest priority first,
+// in publish order within one; a priority above the maximum counts as the
+// maximum and a message without one as 0; requeued messages go back to
+// their place; drop-head drops the highest priority's head (as RabbitMQ
+// 3.10 does), and a queue declared with 0 has no priorities.
 func TestPriorityQueue(t *testing.T) {
 	b := start(t)
-	if b.Server != nil {
-		t.Skip("BUG: x-max-priority is accepted but messages are not ordered by priority (needs per-priority ready lists in queue.Queue)")
-	}
 	conn := dial(t, b.URL)
 	ch := mustChannel(t, conn)
 	q := declareQueue(t, b, ch, amqp.Table{"x-max-priority": int32(10)})
@@ -913,10 +915,44 @@ func TestPriorityQueue(t *testing.T) {
 	for _, pr := range []uint8{1, 5, 0, 9, 5, 20} {
 		p.pub("", q, amqp.Publishing{Priority: pr, Body: []byte(fmt.Sprint(pr))})
 	}
+	p.body("", q, "none")
 	p.wait()
+	first, second := get(t, ch, q, false), get(t, ch, q, false)
+	if string(first.Body) != "20" || string(second.Body) != "9" {
+		t.Fatalf("got %q and %q first, want 20 and 9", first.Body, second.Body)
+	}
+	if err := second.Nack(true, true); err != nil { // both back
+		t.Fatal(err)
+	}
 	// highest first, FIFO within a priority; 20 counts as the maximum, 10
-	if got := drainBodies(t, ch, q); !equalStrings(got, []string{"20", "9", "5", "5", "1", "0"}) {
+	if got := drainBodies(t, ch, q); !equalStrings(got, []string{"20", "9", "5", "5", "1", "0", "none"}) {
 		t.Fatalf("got %q", got)
+	}
+
+	dlq := declareQueue(t, b, ch, nil)
+	capped := declareQueue(t, b, ch, amqp.Table{
+		"x-max-priority": int32(5), "x-max-length": int32(2),
+		"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
+	})
+	for _, pr := range []uint8{1, 5, 3} {
+		p.pub("", capped, amqp.Publishing{Priority: pr, Body: []byte(fmt.Sprint(pr))})
+	}
+	p.wait()
+	if got := drainBodies(t, ch, capped); !equalStrings(got, []string{"3", "1"}) {
+		t.Fatalf("a full priority queue kept %q, want 3 and 1", got)
+	}
+	waitCount(t, conn, dlq, 1)
+	if got := drainBodies(t, ch, dlq); !equalStrings(got, []string{"5"}) {
+		t.Fatalf("dropped %q, want 5", got)
+	}
+
+	plain := declareQueue(t, b, ch, amqp.Table{"x-max-priority": int32(0)})
+	for _, pr := range []uint8{0, 3, 1} {
+		p.pub("", plain, amqp.Publishing{Priority: pr, Body: []byte(fmt.Sprint(pr))})
+	}
+	p.wait()
+	if got := drainBodies(t, ch, plain); !equalStrings(got, []string{"0", "3", "1"}) {
+		t.Fatalf("x-max-priority 0 gave %q, want publish order", got)
 	}
 }
 

@@ -174,6 +174,8 @@ func parseQueueArgs(args wire.Table) (queueConfig, *queueArgError) {
 		return cfg, err
 	} else if ok && n > 255 {
 		return cfg, &queueArgError{arg: "x-max-priority", reason: fmt.Sprintf("{max_value_exceeded,%d}", n)}
+	} else if ok {
+		cfg.opts.MaxPriority = int(n)
 	}
 	if s, ok, err := str("x-overflow"); err != nil {
 		return cfg, err

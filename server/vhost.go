@@ -690,7 +690,12 @@ func (vh *vhost) recover(rec *store.Recovered) error {
 			return fmt.Errorf("queue %q: %s", q.Name, aerr.amqpError(q.Name, vh.name).text)
 		}
 		r := vh.newQueueLocked(q.Name, q.ID, cfg, true, false, q.AutoDelete, q.Args)
-		r.q.Recover(q.Count, q.Bytes, q.Lo, q.Hi)
+		if q.Lanes == nil {
+			r.q.Recover(q.Count, q.Bytes, q.Lo, q.Hi)
+		}
+		for _, l := range q.Lanes {
+			r.q.Recover(l.Count, l.Bytes, l.Lo, l.Hi)
+		}
 		queues = append(queues, r)
 	}
 	for _, b := range rec.Bindings {

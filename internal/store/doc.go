@@ -71,7 +71,9 @@
 //	            sequence number that tells apart bindings differing only in
 //	            args → version 1, args (field table)
 //	messages    queue id (uint64 BE) → a bucket per queue, holding:
-//	    p       seq (uint64 BE) → record: persistent entries
+//	    p       seq (uint64 BE) → record: persistent entries (a priority
+//	            queue's seqs carry the priority in their top byte, so
+//	            each priority is one range; Recover splits by it)
 //	    t       seq → record: transient (paged-out) entries, dropped by Recover
 //	    d       seq → 1: delivered marks (only for entries that exist)
 //	    n       count and body bytes of p, two uint64 BE, updated in the same

@@ -13,10 +13,24 @@ import (
 // from Lo to Hi (both 0 when there are none).
 type RecoveredQueue struct {
 	QueueRecord
+	Run
+	// Lanes splits Run by the top byte of the seqs (laneShift) when they
+	// span more than one: a priority queue's entries, one Run per
+	// priority that has some, lowest first. Nil otherwise.
+	Lanes []Run
+}
+
+// Run is Count entries of a queue, of Bytes body bytes, with seqs from Lo
+// to Hi.
+type Run struct {
 	Count  int
 	Bytes  int64
 	Lo, Hi uint64
 }
+
+// laneShift is where a priority queue's lane starts in its seqs (as in
+// package queue): each lane's entries are one range of keys.
+const laneShift = 56
 
 // Recovered is the durable state Recover reads back.
 type Recovered struct {
@@ -177,7 +191,33 @@ func (s *Store) recoverQueue(q *bbolt.Bucket, r *RecoveredQueue) error {
 			return fmt.Errorf("%w: entry key is not 8 bytes", errCorrupt)
 		}
 	}
+	if r.Lo>>laneShift != r.Hi>>laneShift {
+		r.Lanes = laneRuns(p)
+	}
 	return nil
+}
+
+// laneRuns splits the entries of p by the top byte of their seqs, reading
+// every one of them for its body size (a record that does not decode
+// counts 0 bytes; its queue drops it when it reads it).
+func laneRuns(p *bbolt.Bucket) []Run {
+	var runs []Run
+	c := p.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, ok := parseKey64(k)
+		if !ok {
+			continue
+		}
+		if len(runs) == 0 || seq>>laneShift != runs[len(runs)-1].Lo>>laneShift {
+			runs = append(runs, Run{Lo: seq})
+		}
+		r := &runs[len(runs)-1]
+		n, _ := bodyLen(v)
+		r.Count++
+		r.Bytes += n
+		r.Hi = seq
+	}
+	return runs
 }
 
 // countEntries counts the entries of bucket p (which may be nil) and their

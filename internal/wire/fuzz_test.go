@@ -222,7 +222,7 @@ func FuzzProperties(f *testing.F) {
 			}
 			return
 		}
-		if PropsDeliveryMode(raw) != p.DeliveryMode || PropsHasHeaders(raw) != (p.Flags&FlagHeaders != 0) {
+		if PropsDeliveryMode(raw) != p.DeliveryMode || PropsPriority(raw) != p.Priority || PropsHasHeaders(raw) != (p.Flags&FlagHeaders != 0) {
 			t.Fatal("fast accessors disagree")
 		}
 		if s, ok := PropsReplyTo(raw); s != p.ReplyTo || ok != (p.Flags&FlagReplyTo != 0) || PropsReplyToIs(raw, s) != ok {

@@ -312,6 +312,16 @@ func PropsDeliveryMode(rawProps []byte) uint8 {
 	return rawProps[off]
 }
 
+// PropsPriority returns the priority property of rawProps without
+// allocating: 0 if it is absent or rawProps is malformed.
+func PropsPriority(rawProps []byte) uint8 {
+	off := propOffset(rawProps, FlagPriority)
+	if off < 0 || off >= len(rawProps) {
+		return 0
+	}
+	return rawProps[off]
+}
+
 // PropsReplyTo returns the reply-to property of rawProps; it allocates only
 // when the property is present and non-empty. ok is false if it is absent
 // or rawProps is malformed.
