@@ -365,11 +365,17 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 	defer c.nc.Close()
 	h := r.newHists()
 	p := &leanPublisher{c: c}
-	props := wire.Properties{}
-	if cfg.persistent() {
-		props.DeliveryMode = 2
+	// One encoding of the properties per priority, taken in turn.
+	var propsBy [][]byte
+	for prio := range cfg.maxPriority + 1 {
+		props := wire.Properties{Priority: uint8(prio)}
+		if cfg.persistent() {
+			props.DeliveryMode = 2
+		}
+		b, _ := props.AppendTo(nil)
+		propsBy = append(propsBy, b)
 	}
-	p.props, _ = props.AppendTo(nil)
+	p.props = propsBy[0]
 
 	var confirms *leanConfirms
 	if cfg.confirm > 0 {
@@ -465,6 +471,7 @@ func (r *runner) leanProducer(ctx context.Context, i int) {
 		if cfg.txSize > 0 && n%cfg.txSize == 0 {
 			txStart = time.Now()
 		}
+		p.props = propsBy[n%len(propsBy)]
 		if err := p.publish(cfg.exchange, r.routingKey(i, n), mandatory, body); err != nil {
 			if ctx.Err() == nil {
 				r.fail("producer %d: publish: %v", i, err)

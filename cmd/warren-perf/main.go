@@ -68,6 +68,7 @@ type config struct {
 	txSize        int
 	queues        int
 	bindings      int
+	maxPriority   int
 	pmessages     int
 	cmessages     int
 	rpc           bool
@@ -149,6 +150,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	num(&c.txSize, "m", "producer-tx-size", 0, "producers publish in transactions of N messages (0: no transactions)")
 	num(&c.queues, "", "queues", 1, "number of queues; producer and consumer i use queue i mod N")
 	num(&c.bindings, "", "bindings", 0, "topic exchanges: total bindings, spread over the queues, each message matching one (default: one per queue)")
+	num(&c.maxPriority, "", "max-priority", 0, "declare the queues with x-max-priority N and publish with priorities 0..N in turn (0: no priorities)")
 	num(&c.pmessages, "C", "pmessages", 0, "each producer publishes N messages then stops (0: no limit)")
 	num(&c.cmessages, "D", "cmessages", 0, "each consumer consumes N messages then stops (0: no limit)")
 	fs.StringVar(&c.client, "client", "lean", "client for producers, consumers and RPC callers and servers: lean (warren-perf's own, a few allocation-free frames per message) or amqp091 (amqp091-go and, for --rpc, Warren's rpc package); setup and cleanup always use amqp091-go")
@@ -189,6 +191,8 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 		return nil, errors.New("-m and -c cannot be used together (a channel is transactional or in confirm mode)")
 	case c.interval <= 0:
 		return nil, errors.New("--interval must be positive")
+	case c.maxPriority < 0 || c.maxPriority > 255:
+		return nil, errors.New("--max-priority must be from 0 to 255")
 	}
 	if c.confirm == 0 {
 		c.confirm = 1

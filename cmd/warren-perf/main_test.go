@@ -98,6 +98,12 @@ func TestModes(t *testing.T) {
 				t.Errorf("commits %d received %d commit latency %+v", s.Commits, s.Received, s.CommitLatency)
 			}
 		})
+		t.Run("priorities "+client, func(t *testing.T) {
+			s, _ := perf(t, b.URL, "--id", "prio"+client, "--client", client, "--max-priority", "2", "-c", "5", "-f", "persistent", "-C", "60", "-D", "60", "--quiet")
+			if s.Sent != 60 || s.Confirmed != 60 || s.Received != 60 || !strings.Contains(s.Scenario, "--max-priority 2") {
+				t.Errorf("sent %d confirmed %d received %d, scenario %q", s.Sent, s.Confirmed, s.Received, s.Scenario)
+			}
+		})
 		t.Run("mandatory "+client, func(t *testing.T) {
 			// A key no binding matches: every message comes back.
 			s, _ := perf(t, b.URL, "--id", "mand"+client, "--client", client, "-t", "topic", "-k", "nowhere", "-f", "mandatory", "-c", "5", "-C", "50", "--quiet")
@@ -208,6 +214,7 @@ func TestIntervalLines(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-t", "headers"}, {"--reply-to", "x"}, {"-m", "10", "-c", "5"}, {"--queues", "0"}, {"-f", "fast"}, {"stray"},
+		{"--max-priority", "256"}, {"--max-priority", "-1"},
 	} {
 		if _, err := parseConfig(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)

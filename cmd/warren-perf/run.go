@@ -353,6 +353,9 @@ func scenarioOf(c *config) string {
 	if c.bindings > 0 {
 		fmt.Fprintf(&b, " --bindings %d", c.bindings)
 	}
+	if c.maxPriority > 0 {
+		fmt.Fprintf(&b, " --max-priority %d", c.maxPriority)
+	}
 	if !c.rpc && c.idleConns == 0 {
 		fmt.Fprintf(&b, " --client %s", c.client)
 	}
@@ -370,7 +373,11 @@ func (r *runner) declare(conn *amqp.Connection) error {
 	durable := cfg.persistent()
 	for i := range cfg.queues {
 		name := r.queueName(i)
-		if _, err := ch.QueueDeclare(name, durable, false, false, false, nil); err != nil {
+		var args amqp.Table
+		if cfg.maxPriority > 0 {
+			args = amqp.Table{"x-max-priority": int32(cfg.maxPriority)}
+		}
+		if _, err := ch.QueueDeclare(name, durable, false, false, false, args); err != nil {
 			return fmt.Errorf("declare queue %s: %w", name, err)
 		}
 		r.mu.Lock()
@@ -566,6 +573,7 @@ func (r *runner) producer(ctx context.Context, i int) {
 		if cfg.txSize > 0 && n%cfg.txSize == 0 {
 			txStart = time.Now()
 		}
+		pub.Priority = uint8(n % (cfg.maxPriority + 1))
 		if err := ch.PublishWithContext(context.Background(), cfg.exchange, r.routingKey(i, n), mandatory, false, pub); err != nil {
 			if ctx.Err() == nil {
 				r.fail("producer %d: publish: %v", i, err)
