@@ -19,8 +19,35 @@ import (
 // the test fails.
 const crashWait = 30 * time.Second
 
-// crashQueue is the durable queue the crash test publishes to.
-const crashQueue = "crash-test"
+// crashQueue is a durable queue the crash test publishes to.
+type crashQueue struct {
+	name string
+	// maxPriority, if above 0, is the queue's x-max-priority; a cycle's
+	// message seq (from 1) then has priority seq mod (maxPriority+2), so
+	// that some are above the maximum and count as it.
+	maxPriority int
+}
+
+// plainCrashQueue is the crash test's queue without priorities.
+var plainCrashQueue = crashQueue{name: "crash-test"}
+
+func (q crashQueue) args() amqp.Table {
+	if q.maxPriority == 0 {
+		return nil
+	}
+	return amqp.Table{"x-max-priority": int32(q.maxPriority)}
+}
+
+// priority is the priority message seq is published with.
+func (q crashQueue) priority(seq int) uint8 {
+	if q.maxPriority == 0 {
+		return 0
+	}
+	return uint8(seq % (q.maxPriority + 2))
+}
+
+// lane is the priority the queue delivers message seq by.
+func (q crashQueue) lane(seq int) int { return min(int(q.priority(seq)), q.maxPriority) }
 
 // startOn runs the binary on dir and returns it with its AMQP URL.
 func startOn(t *testing.T, dir string) (*exec.Cmd, string) {
@@ -71,7 +98,7 @@ type cycleStats struct {
 // publishUntilKilled publishes persistent messages with unique ids on a
 // confirm channel, keeping window of them unconfirmed, until the
 // connection dies. It records every id it publishes and every one acked.
-func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cycleStats) error {
+func publishUntilKilled(url string, q crashQueue, cycle, window int, led *crashLedger, st *cycleStats) error {
 	conn, ch, confirms, err := dialConfirming(url, window)
 	if err != nil {
 		return err
@@ -81,12 +108,14 @@ func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cyc
 	outstanding := 0
 	for {
 		for outstanding < window {
-			id := fmt.Sprintf("c%d-%d", cycle, len(ids)+1)
+			seq := len(ids) + 1
+			id := fmt.Sprintf("c%d-%d", cycle, seq)
 			led.mu.Lock()
 			led.published[id] = true
 			led.mu.Unlock()
 			ids = append(ids, id)
-			if err := ch.Publish("", crashQueue, false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: []byte(id)}); err != nil {
+			pub := amqp.Publishing{DeliveryMode: amqp.Persistent, Priority: q.priority(seq), MessageId: id, Body: []byte(id)}
+			if err := ch.Publish("", q.name, false, false, pub); err != nil {
 				return nil // the broker is gone
 			}
 			st.published.Add(1)
@@ -113,8 +142,8 @@ func publishUntilKilled(url string, cycle, window int, led *crashLedger, st *cyc
 
 // consumeUntilKilled acks the first limit deliveries and then holds on to
 // the next ones (prefetch 20) unacked until the connection dies.
-func consumeUntilKilled(url string, limit int, led *crashLedger, st *cycleStats) error {
-	conn, msgs, err := dialConsumer(url, crashQueue)
+func consumeUntilKilled(url string, q crashQueue, limit int, led *crashLedger, st *cycleStats) error {
+	conn, msgs, err := dialConsumer(url, q.name)
 	if err != nil {
 		return err
 	}
@@ -140,17 +169,18 @@ type drainStats struct{ recovered, duplicates, unconfirmed, consumed int }
 
 // drain takes every message from the crash queue on the broker at url and
 // checks them against the ledger: every confirmed id not consumed must be
-// there; anything else may be (at least once), and is counted, by the
-// cycle that published it.
-func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
+// there, in publish order within a priority, highest priority first;
+// anything else may be (at least once), and is counted, by the cycle that
+// published it.
+func drain(t *testing.T, url string, q crashQueue, led *crashLedger) map[int]*drainStats {
 	t.Helper()
 	conn, ch, err := dialChannel(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := ch.QueueDeclare(crashQueue, true, false, false, false, nil); err != nil {
-		t.Fatalf("declare %s after restart: %v", crashQueue, err)
+	if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args()); err != nil {
+		t.Fatalf("declare %s after restart: %v", q.name, err)
 	}
 	seen := map[string]bool{}
 	stats := map[int]*drainStats{}
@@ -164,9 +194,9 @@ func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
 		}
 		return ds
 	}
-	var lastCycle, lastSeq int // the queue order is the publish order
+	lastLane, lastCycle, lastSeq := q.maxPriority, 0, 0 // the queue order
 	for {
-		d, ok, err := ch.Get(crashQueue, false)
+		d, ok, err := ch.Get(q.name, false)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
@@ -190,10 +220,14 @@ func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
 			}
 			var cycle, seq int
 			fmt.Sscanf(id, "c%d-%d", &cycle, &seq)
-			if cycle < lastCycle || cycle == lastCycle && seq < lastSeq {
-				t.Errorf("recovered %q after c%d-%d: out of publish order", id, lastCycle, lastSeq)
+			lane := q.lane(seq)
+			if lane > lastLane || lane == lastLane && (cycle < lastCycle || cycle == lastCycle && seq < lastSeq) {
+				t.Errorf("recovered %q (priority %d) after c%d-%d (priority %d): out of order", id, lane, lastCycle, lastSeq, lastLane)
 			}
-			lastCycle, lastSeq = cycle, seq
+			if lane < lastLane {
+				lastCycle, lastSeq = 0, 0
+			}
+			lastLane, lastCycle, lastSeq = lane, cycle, seq
 		}
 		seen[id] = true
 		led.drained[id] = true
@@ -225,7 +259,19 @@ func drain(t *testing.T, url string, led *crashLedger) map[int]*drainStats {
 	return stats
 }
 
-func TestCrashKeepsConfirmedMessages(t *testing.T) {
+func TestCrashKeepsConfirmedMessages(t *testing.T) { crashTest(t, plainCrashQueue) }
+
+// TestCrashPriorityQueueKeepsConfirmedMessages is the crash test on a
+// priority queue: each priority's messages are a run of their own in the
+// store, and come back highest priority first.
+func TestCrashPriorityQueueKeepsConfirmedMessages(t *testing.T) {
+	crashTest(t, crashQueue{name: "crash-test-priority", maxPriority: 3})
+}
+
+// crashTest kills the broker several times while a publisher with 100-200
+// confirms outstanding and a consumer run on q, and drains q after every
+// second restart: every confirmed message not consumed must come back.
+func crashTest(t *testing.T, q crashQueue) {
 	cycles, rng, dir := crashSetup(t)
 	led := &crashLedger{published: map[string]bool{}, confirmed: map[string]bool{}, consumed: map[string]bool{}, drained: map[string]bool{}}
 
@@ -256,9 +302,9 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		// After every second crash, drain what the last two cycles left, so
 		// that some messages live through two crashes and recoveries.
 		if cycle%2 == 1 && cycle > 1 {
-			report(drain(t, url, led), cycle-1)
+			report(drain(t, url, q, led), cycle-1)
 		}
-		declareDurable(t, url, crashQueue)
+		declareDurable(t, url, q.name, q.args())
 
 		st := &stats[cycle]
 		window := 100 + rng.IntN(101)
@@ -267,8 +313,8 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
 		wg.Add(2)
-		go func() { defer wg.Done(); errs <- publishUntilKilled(url, cycle, window, led, st) }()
-		go func() { defer wg.Done(); errs <- consumeUntilKilled(url, consumeLimit, led, st) }()
+		go func() { defer wg.Done(); errs <- publishUntilKilled(url, q, cycle, window, led, st) }()
+		go func() { defer wg.Done(); errs <- consumeUntilKilled(url, q, consumeLimit, led, st) }()
 
 		began := time.Now()
 		killAfter(t, cmd, func() bool { return st.confirmed.Load() >= target && st.consuming.Load() }, 0)
@@ -285,7 +331,7 @@ func TestCrashKeepsConfirmedMessages(t *testing.T) {
 			cycle, window, killedAfter.Round(time.Millisecond), st.published.Load(), st.confirmed.Load(), target, st.consumed.Load())
 	}
 	_, url := startOn(t, dir)
-	report(drain(t, url, led), cycles)
+	report(drain(t, url, q, led), cycles)
 }
 
 func TestSecondBinarySameDataDir(t *testing.T) {
@@ -354,15 +400,16 @@ func dialConsumer(url, queue string) (*amqp.Connection, <-chan amqp.Delivery, er
 	return conn, msgs, nil
 }
 
-// declareDurable declares the durable queue name on the broker at url.
-func declareDurable(t *testing.T, url, name string) {
+// declareDurable declares the durable queue name, with args, on the broker
+// at url.
+func declareDurable(t *testing.T, url, name string, args amqp.Table) {
 	t.Helper()
 	conn, ch, err := dialChannel(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
 }

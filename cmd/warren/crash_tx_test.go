@@ -246,7 +246,7 @@ func TestCrashTransactionsAtomic(t *testing.T) {
 		if cycle > 1 {
 			check(url, cycle-1)
 		}
-		declareDurable(t, url, crashTxQueue)
+		declareDurable(t, url, crashTxQueue, nil)
 
 		pubs := make([]txPublisher, crashTxPublishers)
 		// ready counts the publishers set up: the kill waits for all, so
