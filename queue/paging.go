@@ -103,7 +103,13 @@ func (q *Queue) Recover(n int, bytes int64, lo, hi uint64) {
 	if n <= 0 || q.opts.Store == nil {
 		return
 	}
-	q.laneOf(lo).disk = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
+	if d := &q.laneOf(lo).disk; d.n > 0 {
+		// A second run for one lane (only a damaged key can make one):
+		// read the two as one range.
+		d.n, d.bytes, d.after, d.hi = d.n+n, d.bytes+bytes, min(d.after, lo-1), max(d.hi, hi)
+	} else {
+		*d = diskRun{n: n, bytes: bytes, after: lo - 1, hi: hi}
+	}
 	q.usedStore = true
 	q.readyBytes += bytes
 	if c := hi & seqCounter; c >= q.nextSeq {
@@ -253,10 +259,12 @@ func (q *Queue) refillLocked(l *lane) {
 		q.loadBuf = buf[:0]
 		skipped := bad != nil && bad.Seq > l.disk.after && bad.Seq <= l.disk.hi
 		if skipped {
-			// Its body size is unknown: disk.bytes keeps it until the
-			// run ends, below.
+			// A size the store could not read stays in disk.bytes until
+			// the run ends, below.
 			q.opts.Store.Delete(q.opts.ID, bad.Seq)
 			l.disk.n--
+			l.disk.bytes -= bad.Bytes
+			q.readyBytes -= bad.Bytes
 			l.disk.after = bad.Seq
 		}
 		if (len(buf) == 0 && !skipped) || l.disk.after >= l.disk.hi || l.disk.n <= 0 {
@@ -364,13 +372,22 @@ func (q *Queue) headLocked() (Entry, bool) {
 }
 
 // headExpiryLocked returns the expiry of the entry headLocked would
-// return if it is in memory, without reading anything from disk; 0 if it
-// has none or is on disk.
+// return, 0 if it has none. A queue of one lane does not read its head
+// from disk for it: the head is checked for expiry when it is read to be
+// delivered (a lane's ring empties only as it is consumed). A priority
+// queue reads in the head of its top lane as headLocked would: a new
+// message of a higher priority than the others is routinely paged out
+// behind them, and RabbitMQ expires it at the head of the queue.
 func (q *Queue) headExpiryLocked() int64 {
 	for i := len(q.lanes) - 1; i >= 0; i-- {
-		if l := &q.lanes[i]; l.len() > 0 {
-			return l.ready.headExpiry()
+		l := &q.lanes[i]
+		if l.len() == 0 {
+			continue
 		}
+		if l.ready.len() == 0 && len(q.lanes) > 1 {
+			q.refillLocked(l)
+		}
+		return l.ready.headExpiry()
 	}
 	return 0
 }

@@ -50,8 +50,9 @@ type Store interface {
 // not make a message. The queue drops the entry (it can never be
 // delivered) and goes on with the entries after it.
 type CorruptEntryError struct {
-	Seq uint64
-	Err error // what is wrong with its bytes
+	Seq   uint64
+	Bytes int64 // its body size, if that much could be read; else 0
+	Err   error // what is wrong with its bytes
 }
 
 func (e *CorruptEntryError) Error() string {

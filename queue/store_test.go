@@ -1251,3 +1251,33 @@ func TestStorePriorityPaging(t *testing.T) {
 		t.Fatalf("new message delivered as %+v, want seq %d", e, counter)
 	}
 }
+
+// TestPriorityTTLHeadPagedOut: a message of the top priority that arrives
+// while lower ones fill the window is paged out behind them; its TTL still
+// runs out at the head of the queue, with no consumer, whether its write
+// is committed or not (as RabbitMQ expires the head of a priority queue).
+func TestPriorityTTLHeadPagedOut(t *testing.T) {
+	for _, committed := range []bool{false, true} {
+		fs := newFakeStore()
+		opts := storeOptions(fs, true, windowOf(2, 100))
+		opts.MaxPriority = 2
+		q := New("q", opts)
+		d := newDeadRecorder(q)
+		for i := range 3 {
+			publish(t, q, prioMsg(i, 100, 0)) // no TTL
+		}
+		m := prioMsg(9, 100, 2)
+		m.ExpiresAt = time.Now().Add(time.Millisecond).UnixNano()
+		publish(t, q, m)
+		if committed {
+			fs.commit()
+		}
+		select {
+		case <-d.ch:
+		case <-time.After(10 * time.Second): // a failure bound only
+			t.Fatalf("committed %v: the expired head of the top priority was not dropped (Ready %d)", committed, q.Stats().Ready)
+		}
+		checkDead(t, d.all(), Expired, 9)
+		checkStats(t, q, Stats{Ready: 3, ReadyBytes: 300})
+	}
+}

@@ -39,7 +39,7 @@ func TestCorruptRecord(t *testing.T) {
 	buf := []queue.Entry{{Seq: 77}}
 	got, err := s.Load(id, 0, 10, 1<<20, buf)
 	var bad *queue.CorruptEntryError
-	if !errors.As(err, &bad) || bad.Seq != 3 || !errors.Is(err, errCorrupt) {
+	if !errors.As(err, &bad) || bad.Seq != 3 || bad.Bytes != 0 || !errors.Is(err, errCorrupt) {
 		t.Fatalf("Load over a corrupt record: %v", err)
 	}
 	if len(got) != 3 || got[0].Seq != 77 || got[1].Seq != 1 || got[2].Seq != 2 {
@@ -62,7 +62,7 @@ func TestCorruptRecord(t *testing.T) {
 	k1 := key64(1)
 	short := appendRecord(nil, &queue.Message{Props: []byte{0x80}, Body: []byte("abcdefghij")}, 0)
 	rawPut(t, s, id, subPersistent, k1[:], short)
-	if _, err := s.Load(id, 0, 10, 1<<20, nil); !errors.As(err, &bad) || bad.Seq != 1 || !strings.Contains(err.Error(), "properties") {
+	if _, err := s.Load(id, 0, 10, 1<<20, nil); !errors.As(err, &bad) || bad.Seq != 1 || bad.Bytes != 10 || !strings.Contains(err.Error(), "properties") {
 		t.Fatalf("Load over a record with 1 byte of properties: %v", err)
 	}
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "entry 1") {

@@ -143,7 +143,7 @@ func loadEntries(q *bbolt.Bucket, id, after, hi uint64, maxBytes int64, buf []qu
 		}
 		r, err := decodeMessage(cur.v)
 		if err != nil {
-			return buf, &queue.CorruptEntryError{Seq: cur.seq, Err: err}
+			return buf, &queue.CorruptEntryError{Seq: cur.seq, Bytes: int64(len(r.body)), Err: err}
 		}
 		for d.ok && d.seq < cur.seq {
 			if err := d.next(); err != nil {
