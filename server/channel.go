@@ -32,6 +32,7 @@ type channel struct {
 	txWait    txCommitWaiter  // the last tx.commit's wait for the store
 	txPending bool            // txWait has not finished: the channel's next frame waits
 	mode      atomic.Uint32   // modeConfirm or modeTx once selected; read by the management API
+	timedOut  atomic.Bool     // set by the consumer-timeout monitor (consumertimeout.go)
 
 	confirmMu sync.Mutex        // guards the contents of confirm and the fields below
 	awaiting  []awaitingConfirm // publishes whose confirm waits for the store, in tag order
@@ -92,7 +93,7 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 	ch := cs.ch
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.closed || !cs.active {
+	if ch.closed || !cs.active || ch.timedOut.Load() {
 		return false
 	}
 	if !cs.noAck {
@@ -110,7 +111,7 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 	ch.nextTag = tag
 	st := &ch.c.stats
 	if !cs.noAck {
-		ch.unacked.push(unackedRecord{tag: tag, rec: cs.rec, entry: e, cs: cs})
+		ch.unacked.push(unackedRecord{tag: tag, rec: cs.rec, entry: e, cs: cs, at: ch.c.srv.clock.Load()})
 		cs.unacked++
 		st.deliveredConsumeManual.Add(1)
 	} else {
@@ -128,7 +129,7 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 	defer ch.mu.Unlock()
 	ch.nextTag++
 	if !noAck {
-		ch.unacked.push(unackedRecord{tag: ch.nextTag, rec: r, entry: e})
+		ch.unacked.push(unackedRecord{tag: ch.nextTag, rec: r, entry: e, at: ch.c.srv.clock.Load()})
 	}
 	return ch.nextTag
 }
@@ -138,6 +139,10 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 // arrived), tag must be outstanding.
 func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, checked bool) error {
 	ch.mu.Lock()
+	if ch.timedOut.Load() { // its deliveries were requeued
+		ch.mu.Unlock()
+		return ch.timeoutError()
+	}
 	// With multiple too the tag itself must be outstanding, as RabbitMQ
 	// wants; then the ack fails whole and settles nothing.
 	if !checked && !(multiple && tag == 0) && ch.unacked.find(tag) < 0 {

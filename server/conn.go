@@ -67,6 +67,7 @@ type conn struct {
 	closing         chan struct{}   // closed by closeAsync: ends a wait for the resource alarms
 
 	isOpen      atomic.Bool // connection.open done; read by Shutdown
+	timedOut    atomic.Bool // a channel was timed out: the reader closes it (consumertimeout.go)
 	closeSent   atomic.Bool // connection.close sent; only close-ok matters now
 	closeOkSent bool        // the client closed: it closes the socket
 }
@@ -203,6 +204,9 @@ func (c *conn) readLoop(handshake bool) error {
 		}
 		if c.blockOnAlarm {
 			c.waitAlarms()
+		}
+		if c.timedOut.Load() {
+			c.closeTimedOut()
 		}
 		c.armReadDeadline()
 		f, err := c.r.ReadFrame()
@@ -653,6 +657,9 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 	}
 	if ch.awaitCommit(); c.closeSent.Load() {
 		return nil // the commit failed: the connection is closing
+	}
+	if ch.timedOut.Load() && !ch.closing {
+		c.closeChannel(ch, ch.timeoutError()) // then m is dropped, below
 	}
 	if ch.closing {
 		switch m.(type) {

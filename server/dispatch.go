@@ -298,6 +298,9 @@ func (ch *channel) ack(kind txn.SettleKind, tag uint64, multiple, requeue bool) 
 func (ch *channel) claimTxTags(tag uint64, multiple bool) (uint64, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	if ch.timedOut.Load() {
+		return 0, ch.timeoutError()
+	}
 	if multiple && tag == 0 {
 		tag = ch.nextTag
 		if tag == 0 {

@@ -29,6 +29,11 @@ type Options struct {
 	// Heartbeat is the heartbeat interval offered in connection.tune, sent
 	// in whole seconds. Default 60 s; a negative value offers 0 (none).
 	Heartbeat time.Duration
+	// ConsumerTimeout closes a channel, with 406, once it holds a delivery
+	// unacknowledged for longer, and requeues its deliveries (RabbitMQ's
+	// consumer_timeout; see consumertimeout.go). Default 30 minutes; a
+	// negative value turns it off.
+	ConsumerTimeout time.Duration
 	// HandshakeTimeout bounds the time from accepting a socket to
 	// connection.open. Default 10 s.
 	HandshakeTimeout time.Duration
@@ -99,6 +104,7 @@ func DefaultOptions() Options {
 		Heartbeat:        60 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
 		CloseTimeout:     3 * time.Second,
+		ConsumerTimeout:  DefaultConsumerTimeout,
 		MaxTxOps:         1_000_000,
 		MaxTxBytes:       1 << 30,
 		Users:            map[string]string{"guest": "guest"},
@@ -176,6 +182,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if o.ConsumerTimeout == 0 {
+		o.ConsumerTimeout = d.ConsumerTimeout
 	}
 	if o.CloseTimeout == 0 {
 		o.CloseTimeout = d.CloseTimeout

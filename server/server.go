@@ -32,8 +32,11 @@ type Server struct {
 	mem   *memAlarm
 	// stopMonitors is closed by Shutdown: the alarms' monitors end.
 	stopMonitors chan struct{}
-	wg           sync.WaitGroup // every goroutine the server started
-	ids          atomic.Uint64
+	// clock is the consumer-timeout monitor's last tick, Unix ns, which
+	// deliveries are stamped with; 0 with no consumer timeout.
+	clock atomic.Int64
+	wg    sync.WaitGroup // every goroutine the server started
+	ids   atomic.Uint64
 
 	mu    sync.Mutex // guards the fields below
 	conns map[*conn]struct{}
@@ -71,6 +74,9 @@ func New(opts Options) (*Server, error) {
 				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), stopMonitors: make(chan struct{}), conns: map[*conn]struct{}{}}
 				s.startMonitor(s.disk.check)
 				s.startMonitor(s.mem.check)
+				if s.opts.ConsumerTimeout > 0 {
+					s.startMonitor(s.checkConsumerTimeouts)
+				}
 				return s, nil
 			}
 			err = fmt.Errorf("listen on %s: %w", opts.AMQPAddr, err)

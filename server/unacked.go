@@ -8,6 +8,7 @@ type unackedRecord struct {
 	rec   *queueRec
 	entry queue.Entry
 	cs    *consumer // nil for basic.get
+	at    int64     // Server.clock when delivered; 0 with no consumer timeout
 }
 
 // unackedList holds a channel's outstanding deliveries in tag order. Tags
@@ -104,6 +105,17 @@ func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord, limit
 }
 
 // lastTag returns the highest outstanding tag, 0 if there is none.
+// oldestStamp returns the at of the oldest outstanding delivery, 0 if
+// none.
+func (l *unackedList) oldestStamp() int64 {
+	for i := l.head; i < len(l.recs); i++ {
+		if l.recs[i].tag != 0 {
+			return l.recs[i].at
+		}
+	}
+	return 0
+}
+
 func (l *unackedList) lastTag() uint64 {
 	for i := len(l.recs) - 1; i >= l.head; i-- {
 		if t := l.recs[i].tag; t != 0 {

@@ -95,6 +95,7 @@ func run(args []string) error {
 	dataDir := fs.String("data-dir", d.DataDir, "directory for persistent state (created if missing)")
 	maxMessage := fs.Int64("max-message-size", d.MaxMessageSize, "largest message body accepted, in bytes")
 	heartbeat := fs.Duration("heartbeat", d.Heartbeat, "heartbeat interval offered to clients (0 disables)")
+	consumerTimeout := fs.Duration("consumer-timeout", d.ConsumerTimeout, "a channel holding a delivery unacknowledged for longer is closed with 406 and its deliveries requeued (RabbitMQ's consumer_timeout); 0 disables")
 	queueWindow := fs.Int64("queue-window", d.QueueWindow, "bytes of ready messages each queue keeps in memory; the rest are paged out to the data dir")
 	queueMemory := fs.Int64("queue-memory", d.QueueMemory, "bytes of ready messages all queues keep in memory together, past which they page out as past their windows (default: a fifth of the machine's or container's memory, or half the memory alarm's watermark if that is lower); negative for no bound but the windows")
 	diskFreeLimit := fs.Int64("disk-free-limit", d.DiskFreeLimit, "free bytes on the data dir's file system, counting the store's reusable free pages, below which publishing connections are blocked until space is freed (RabbitMQ's disk_free_limit); 0 turns the alarm off")
@@ -182,6 +183,10 @@ func run(args []string) error {
 	opts.Heartbeat = *heartbeat
 	if *heartbeat == 0 {
 		opts.Heartbeat = -1
+	}
+	opts.ConsumerTimeout = *consumerTimeout
+	if *consumerTimeout == 0 {
+		opts.ConsumerTimeout = -1
 	}
 	if *frameMax > 1<<31 || *channelMax == 0 || *channelMax > 65535 {
 		return fmt.Errorf("--frame-max must be at most 2147483648 and --channel-max from 1 to 65535")
