@@ -139,7 +139,9 @@ func (ch *channel) deliverGet(r *queueRec, e queue.Entry, noAck bool) uint64 {
 // arrived), tag must be outstanding.
 func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, checked bool) error {
 	ch.mu.Lock()
-	if ch.timedOut.Load() { // its deliveries were requeued
+	if !checked && ch.timedOut.Load() {
+		// Its deliveries were requeued. A committing transaction's
+		// settles (checked) go on: the monitor leaves its deliveries.
 		ch.mu.Unlock()
 		return ch.timeoutError()
 	}
@@ -194,6 +196,11 @@ func (ch *channel) settle(kind txn.SettleKind, tag uint64, multiple, requeue, ch
 	}
 	return nil
 }
+
+// afterConsumerListed, if set, runs when a new consumer is in its
+// channel's list but not yet subscribed to its queue: for tests of what
+// may happen there.
+var afterConsumerListed func()
 
 // betweenSettleChunks, if set, runs between two chunks of a settle, with
 // no lock held. For tests; nil otherwise.
@@ -275,11 +282,21 @@ func (ch *channel) addConsumer(cs *consumer) error {
 	cs.prefetch = ch.prefetch
 	ch.consumers[cs.tag] = cs
 	ch.mu.Unlock()
+	if afterConsumerListed != nil {
+		afterConsumerListed()
+	}
 	if err := cs.rec.q.AddConsumer(cs, cs.noAck, cs.exclusive, cs.priority); err != nil {
 		ch.mu.Lock()
 		ch.removeConsumerLocked(cs)
 		ch.mu.Unlock()
 		return err
+	}
+	ch.mu.Lock()
+	gone := ch.consumers[cs.tag] != cs // the consumer-timeout monitor took it meanwhile
+	ch.mu.Unlock()
+	if gone {
+		ch.detach(cs)
+		return ch.timeoutError()
 	}
 	return nil
 }

@@ -12,12 +12,13 @@ import (
 // covers basic.get deliveries too, as RabbitMQ's does.
 //
 // A monitor goroutine ticks every consumerTick(timeout). Each tick stores
-// the time in Server.clock, which deliveries are stamped with (an atomic
-// load per delivery instead of reading the clock), and looks at the oldest
-// delivery of every open channel. A stamp lags the delivery by up to a
-// tick, so a delivery counts as timed out once now - stamp - tick reaches
-// the timeout: between one timeout and one timeout and two ticks after it
-// was delivered (RabbitMQ looks once a minute).
+// the time (monotonic) in Server.clock, which deliveries are stamped with
+// (an atomic load per delivery instead of reading the clock), and looks at
+// the oldest delivery of every open channel. A delivery stamped with one
+// tick was made before the next tick, so it is at least now minus that
+// next tick old (the monitor keeps its recent ticks): it times out at the
+// first look where that reaches the timeout, never early, and late by
+// about two ticks at most (RabbitMQ looks once a minute).
 //
 // The monitor does what it can without the connection's reader. Under the
 // channel's lock it marks the channel timed out (Deliver refuses from then
@@ -45,26 +46,44 @@ func consumerTick(timeout time.Duration) time.Duration {
 // the next one.
 func (s *Server) checkConsumerTimeouts() time.Duration {
 	timeout := s.opts.ConsumerTimeout
-	tick := consumerTick(timeout)
-	now := time.Now().UnixNano()
+	now := int64(time.Since(s.started)) + 1 // 0 means not stamped
 	s.clock.Store(now)
+	if len(s.ticks) == maxTicks {
+		s.ticks = append(s.ticks[:0], s.ticks[1:]...)
+	}
+	s.ticks = append(s.ticks, now)
 	for _, c := range s.openConns() {
 		for _, ch := range c.openChannels() {
-			if ch.expireDeliveries(now, tick, timeout) {
+			if ch.expireDeliveries(now, s.madeBefore, timeout) {
 				c.timedOut.Store(true)
 			}
 		}
 	}
-	return tick
+	return consumerTick(timeout)
 }
 
-// expireDeliveries times ch out if its oldest delivery, stamped with the
-// monitor's clock, is older than timeout (see above), and reports whether
-// it did.
-func (ch *channel) expireDeliveries(now int64, tick, timeout time.Duration) bool {
+// maxTicks is how many of its ticks the monitor keeps: a timeout's worth
+// at four ticks a timeout, and 32 at a minute a tick (30 minutes).
+const maxTicks = 64
+
+// madeBefore returns the tick after at, before which a delivery stamped
+// with at was made: the oldest kept if at is older than all of them, the
+// newest (now) if there is none after it.
+func (s *Server) madeBefore(at int64) int64 {
+	for _, t := range s.ticks {
+		if t > at {
+			return t
+		}
+	}
+	return s.ticks[len(s.ticks)-1]
+}
+
+// expireDeliveries times ch out if its oldest delivery is at least timeout
+// old at now (see above), and reports whether it did.
+func (ch *channel) expireDeliveries(now int64, madeBefore func(at int64) int64, timeout time.Duration) bool {
 	ch.mu.Lock()
 	at := ch.unacked.oldestStamp()
-	if ch.closed || ch.timedOut.Load() || at == 0 || time.Duration(now-at)-tick < timeout {
+	if ch.closed || ch.timedOut.Load() || at == 0 || time.Duration(now-madeBefore(at)) < timeout {
 		ch.mu.Unlock()
 		return false
 	}

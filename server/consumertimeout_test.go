@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,4 +129,79 @@ func TestConsumerTimeoutGetAndAck(t *testing.T) {
 		t.Fatal("the timed-out transactional channel was not closed")
 	}
 	waitCount(t, conn, q, 1) // rolled back: the message is back
+}
+
+// TestConsumerTimeoutDuringConsume: a channel timed out while one of its
+// consumers is being subscribed does not leave that consumer on its queue:
+// the consume fails with the timeout's 406, and once the connection is
+// gone the queue has no consumer (an exclusive consume elsewhere works).
+func TestConsumerTimeoutDuringConsume(t *testing.T) {
+	b := start(t, func(o *server.Options) { o.ConsumerTimeout = consumerTimeout })
+	needWarren(t, b)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q1, q2 := declareQueue(t, b, ch, nil), declareQueue(t, b, ch, nil)
+	publish(t, ch, "", q1, "held")
+	get(t, ch, q1, false) // so that the channel has something to time out
+	server.SetAfterConsumerListed(func() { server.ExpireConsumersNow(b.Server) })
+	_, err := ch.Consume(q2, "c", false, true, false, false, nil)
+	server.SetAfterConsumerListed(nil)
+	expectCloseText(t, err, amqp.PreconditionFailed, timeoutText(1))
+	waitCount(t, conn, q1, 1) // requeued
+	conn.Close()
+	other := mustChannel(t, dial(t, b.URL))
+	if _, err := other.Consume(q2, "exclusive", false, true, false, false, nil); err != nil {
+		t.Fatalf("exclusive consume after the timed-out consumer's connection closed: %v", err)
+	}
+}
+
+// TestConsumerTimeoutDuringCommit: a transactional channel timed out in
+// the middle of its commit still applies the commit whole: every ack in
+// it holds, and the channel is closed afterwards.
+func TestConsumerTimeoutDuringCommit(t *testing.T) {
+	b := start(t, func(o *server.Options) { o.ConsumerTimeout = consumerTimeout })
+	needWarren(t, b)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	q := declareQueue(t, b, ch, nil)
+	const n = 1100 // more than one settle chunk
+	p := newPublisher(t, conn)
+	for i := range n {
+		p.body("", q, fmt.Sprint(i))
+	}
+	p.wait()
+	tx := mustChannel(t, conn)
+	closed := tx.NotifyClose(make(chan *amqp.Error, 1))
+	if err := tx.Tx(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consume(t, tx, q, false)
+	var last amqp.Delivery
+	for range n {
+		last = recv(t, msgs)
+	}
+	if err := tx.Ack(last.DeliveryTag-1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Ack(last.DeliveryTag, false); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	server.SetBetweenSettleChunks(func() { once.Do(func() { server.ExpireConsumersNow(b.Server) }) })
+	err := tx.TxCommit()
+	server.SetBetweenSettleChunks(nil)
+	if err != nil {
+		t.Fatalf("tx.commit: %v", err)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(3) { // after the queue's and the publisher's
+			t.Fatalf("channel closed with %v, want 406 %q", e, timeoutText(3))
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the timed-out channel was not closed")
+	}
+	if c := messageCount(t, conn, q); c != 0 {
+		t.Fatalf("%d messages back in the queue after a commit that acked all %d", c, n)
+	}
 }

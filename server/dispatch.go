@@ -405,6 +405,10 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 		cs.priority = int(p)
 	}
 	if err := ch.addConsumer(cs); err != nil {
+		var ae *amqpError
+		if errors.As(err, &ae) {
+			return ae
+		}
 		if errors.Is(err, queue.ErrExclusiveUse) {
 			return errorf(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, c.vh.name)
 		}

@@ -32,11 +32,14 @@ type Server struct {
 	mem   *memAlarm
 	// stopMonitors is closed by Shutdown: the alarms' monitors end.
 	stopMonitors chan struct{}
-	// clock is the consumer-timeout monitor's last tick, Unix ns, which
-	// deliveries are stamped with; 0 with no consumer timeout.
-	clock atomic.Int64
-	wg    sync.WaitGroup // every goroutine the server started
-	ids   atomic.Uint64
+	// clock is the consumer-timeout monitor's last tick, in ns since
+	// started plus 1 (monotonic), which deliveries are stamped with; 0
+	// with no consumer timeout.
+	clock   atomic.Int64
+	started time.Time
+	ticks   []int64        // the monitor's recent clock values, oldest first; the monitor's own
+	wg      sync.WaitGroup // every goroutine the server started
+	ids     atomic.Uint64
 
 	mu    sync.Mutex // guards the fields below
 	conns map[*conn]struct{}
@@ -71,7 +74,7 @@ func New(opts Options) (*Server, error) {
 			ln, err = net.Listen("tcp", opts.AMQPAddr)
 			if err == nil {
 				opts.Logger.Info("store recovered", "dir", opts.DataDir, "exchanges", len(rec.Exchanges), "queues", len(rec.Queues), "bindings", len(rec.Bindings), "took", time.Since(start))
-				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), stopMonitors: make(chan struct{}), conns: map[*conn]struct{}{}}
+				s := &Server{opts: opts, ln: ln, store: st, vhost: vh, disk: newDiskAlarm(opts, st.FreeBytes), mem: newMemAlarm(opts), stopMonitors: make(chan struct{}), conns: map[*conn]struct{}{}, started: time.Now()}
 				s.startMonitor(s.disk.check)
 				s.startMonitor(s.mem.check)
 				if s.opts.ConsumerTimeout > 0 {

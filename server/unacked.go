@@ -104,7 +104,6 @@ func (l *unackedList) take(tag uint64, multiple bool, out []unackedRecord, limit
 	return out
 }
 
-// lastTag returns the highest outstanding tag, 0 if there is none.
 // oldestStamp returns the at of the oldest outstanding delivery, 0 if
 // none.
 func (l *unackedList) oldestStamp() int64 {
@@ -116,6 +115,7 @@ func (l *unackedList) oldestStamp() int64 {
 	return 0
 }
 
+// lastTag returns the highest outstanding tag, 0 if there is none.
 func (l *unackedList) lastTag() uint64 {
 	for i := len(l.recs) - 1; i >= l.head; i-- {
 		if t := l.recs[i].tag; t != 0 {
