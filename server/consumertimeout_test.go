@@ -20,6 +20,20 @@ func timeoutText(channel int) string {
 	return fmt.Sprintf("PRECONDITION_FAILED - delivery acknowledgement on channel %d timed out. Timeout value used: %d ms. This timeout value can be configured, see consumers doc guide to learn more", channel, consumerTimeout.Milliseconds())
 }
 
+// expectTimedOut waits for a channel's close (its NotifyClose) and fails
+// unless it is the consumer timeout's 406 for channel number.
+func expectTimedOut(t *testing.T, closed <-chan *amqp.Error, number int) {
+	t.Helper()
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(number) {
+			t.Fatalf("channel closed with %v, want 406 %q", e, timeoutText(number))
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the timed-out channel was not closed")
+	}
+}
+
 // startTimeout starts a broker with consumerTimeout and returns a
 // connection, one that sends a heartbeat a second, a queue, and the URL.
 func startTimeout(t *testing.T) (conn, slow *amqp.Connection, q, url string) {
@@ -65,14 +79,7 @@ func TestConsumerTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case e := <-closed:
-		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(1) {
-			t.Fatalf("channel closed with %v, want 406 %q", e, timeoutText(1))
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("the timed-out channel was not closed")
-	}
+	expectTimedOut(t, closed, 1)
 	if slow.IsClosed() {
 		t.Fatal("the connection closed with the channel")
 	}
@@ -100,14 +107,7 @@ func TestConsumerTimeoutGetAndAck(t *testing.T) {
 	if err := d.Ack(false); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-closed:
-		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(1) {
-			t.Fatalf("channel closed with %v, want 406 %q", e, timeoutText(1))
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("the late ack did not close the timed-out channel")
-	}
+	expectTimedOut(t, closed, 1)
 
 	tx := mustChannel(t, slow)
 	txClosed := tx.NotifyClose(make(chan *amqp.Error, 1))
@@ -120,14 +120,7 @@ func TestConsumerTimeoutGetAndAck(t *testing.T) {
 	if err := d.Ack(false); err != nil { // held by the transaction, never committed
 		t.Fatal(err)
 	}
-	select {
-	case e := <-txClosed:
-		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(1) {
-			t.Fatalf("transactional channel closed with %v, want 406 %q", e, timeoutText(1))
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("the timed-out transactional channel was not closed")
-	}
+	expectTimedOut(t, txClosed, 1)
 	waitCount(t, conn, q, 1) // rolled back: the message is back
 }
 
@@ -193,14 +186,7 @@ func TestConsumerTimeoutDuringCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tx.commit: %v", err)
 	}
-	select {
-	case e := <-closed:
-		if e == nil || e.Code != amqp.PreconditionFailed || e.Reason != timeoutText(3) { // after the queue's and the publisher's
-			t.Fatalf("channel closed with %v, want 406 %q", e, timeoutText(3))
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("the timed-out channel was not closed")
-	}
+	expectTimedOut(t, closed, 3) // after the queue's channel and the publisher's
 	if c := messageCount(t, conn, q); c != 0 {
 		t.Fatalf("%d messages back in the queue after a commit that acked all %d", c, n)
 	}
