@@ -29,6 +29,9 @@ type Entry struct {
 	// Stored is set when the entry has been logged to the queue's Store:
 	// settling or dropping it must delete it there.
 	Stored bool
+	// Returns counts the times the entry was delivered and requeued since
+	// the queue was made or recovered (a quorum queue's x-delivery-count).
+	Returns uint32
 	// ExpiresAt is Unix nanoseconds after which the entry is dead, 0 for never.
 	ExpiresAt int64
 }
@@ -41,6 +44,8 @@ const (
 	Rejected DeadReason = "rejected"
 	Expired  DeadReason = "expired"
 	MaxLen   DeadReason = "maxlen"
+	// DeliveryLimit: requeued more often than Options.DeliveryLimit.
+	DeliveryLimit DeadReason = "delivery_limit"
 )
 
 // Dead is a message that died in a queue, for dead-lettering.

@@ -70,6 +70,11 @@ type Options struct {
 	// Budget, if set, bounds the ready messages in memory of every queue
 	// sharing it together; past it, messages are paged out as past Window.
 	Budget *Budget
+	// HasDeliveryLimit and DeliveryLimit are a quorum queue's
+	// x-delivery-limit: an entry requeued more than DeliveryLimit times is
+	// dead instead (DeliveryLimit reason).
+	HasDeliveryLimit bool
+	DeliveryLimit    int
 	// MaxPriority is x-max-priority: above 0, messages are delivered by
 	// their priority property (capped at MaxPriority), highest first, and
 	// in publish order within one priority. 0 means no priorities.
@@ -511,6 +516,11 @@ func (q *Queue) Requeue(entries []Entry) {
 	}
 	for _, e := range entries {
 		e.Redelivered = true
+		e.Returns++
+		if q.opts.HasDeliveryLimit && int64(e.Returns) > int64(q.opts.DeliveryLimit) {
+			q.dropLocked(e, DeliveryLimit)
+			continue
+		}
 		q.laneOf(e.Seq).ready.requeue(e)
 		q.readyBytes += int64(e.Msg.Size())
 		q.addMemLocked(EntryCost(e.Msg))

@@ -1089,6 +1089,30 @@ func TestMaxLengthRejectPublishDLX(t *testing.T) {
 	}
 }
 
+// TestDeliveryLimit: an entry counts its returns; requeued more than
+// DeliveryLimit times it is dead instead (reason delivery_limit), and the
+// queue goes on with the next.
+func TestDeliveryLimit(t *testing.T) {
+	opts := NoLimits()
+	opts.HasDeliveryLimit, opts.DeliveryLimit = true, 1
+	q := New("q", opts)
+	d := newDeadRecorder(q)
+	publish(t, q, msg(1, 1))
+	publish(t, q, msg(2, 1))
+	for want := range uint32(2) {
+		e, _, ok := q.Get(false)
+		if !ok || id(t, e) != 1 || e.Returns != want {
+			t.Fatalf("Get = message %d with %d returns (ok %v), want 1 with %d", id(t, e), e.Returns, ok, want)
+		}
+		q.Requeue([]Entry{e})
+	}
+	checkDead(t, d.all(), DeliveryLimit, 1)
+	checkStats(t, q, Stats{Ready: 1, ReadyBytes: 1})
+	if e, _, ok := q.Get(true); !ok || id(t, e) != 2 || e.Returns != 0 {
+		t.Fatalf("then %+v", e)
+	}
+}
+
 // TestMaxLengthDropHeadRequeued: a requeued message is at the head, so it is
 // the one dropped.
 func TestMaxLengthDropHeadRequeued(t *testing.T) {

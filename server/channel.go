@@ -105,7 +105,11 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 		}
 	}
 	tag := ch.nextTag + 1
-	if !ch.c.out.appendDelivery(ch.id, q, cs.tag, tag, e) {
+	out := e
+	if cs.rec.quorum {
+		out.Msg = withDeliveryCount(e.Msg, e.Returns)
+	}
+	if !ch.c.out.appendDelivery(ch.id, q, cs.tag, tag, out) {
 		return false
 	}
 	ch.nextTag = tag

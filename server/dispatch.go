@@ -450,9 +450,34 @@ func (ch *channel) get(m *wire.BasicGet) error {
 		c.stats.redelivered.Add(1)
 	}
 	tag := ch.deliverGet(r, e, m.NoAck)
+	msg := e.Msg
+	if r.quorum {
+		msg = withDeliveryCount(msg, e.Returns)
+	}
 	c.out.sendContent(ch.id, &wire.BasicGetOk{
 		DeliveryTag: tag, Redelivered: e.Redelivered, Exchange: e.Msg.Exchange,
 		RoutingKey: e.Msg.RoutingKey, MessageCount: uint32(remaining),
-	}, e.Msg)
+	}, msg)
 	return nil
+}
+
+// withDeliveryCount returns m as a quorum queue delivers it: its headers
+// carry x-delivery-count, the times it was returned to the queue before.
+// m itself, which other queues and the store share, is not changed.
+func withDeliveryCount(m *queue.Message, returns uint32) *queue.Message {
+	var p wire.Properties
+	if p.Decode(m.Props) != nil {
+		return m // checked when it was published: cannot happen
+	}
+	if p.Headers == nil {
+		p.Headers = wire.Table{}
+	}
+	p.Headers["x-delivery-count"] = int64(returns)
+	props, err := p.AppendTo(nil)
+	if err != nil {
+		return m
+	}
+	d := *m
+	d.Props = props
+	return &d
 }

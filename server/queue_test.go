@@ -1055,3 +1055,78 @@ func TestSingleActiveConsumerCancel(t *testing.T) {
 		t.Fatalf("got %q", d.Body)
 	}
 }
+
+// TestQuorumQueueDeclare: a quorum or stream queue must be durable and
+// neither exclusive nor auto-delete; a quorum queue takes no
+// x-max-priority and a classic one no x-delivery-limit; each refused with
+// RabbitMQ 3.10's 406.
+func TestQuorumQueueDeclare(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	for _, c := range []struct {
+		durable, exclusive, autoDelete bool
+		args                           amqp.Table
+		want                           string // "" for accepted; else the text after "PRECONDITION_FAILED - "
+	}{
+		{true, false, false, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int32(3)}, ""},
+		{false, false, false, amqp.Table{"x-queue-type": "quorum"}, "invalid property 'non-durable' for queue 'Q' in vhost '/'"},
+		{true, true, false, amqp.Table{"x-queue-type": "quorum"}, "invalid property 'exclusive-owner' for queue 'Q' in vhost '/'"},
+		{true, false, true, amqp.Table{"x-queue-type": "quorum"}, "invalid property 'auto-delete' for queue 'Q' in vhost '/'"},
+		{false, false, false, amqp.Table{"x-queue-type": "stream"}, "invalid property 'non-durable' for queue 'Q' in vhost '/'"},
+		{true, false, false, amqp.Table{"x-queue-type": "quorum", "x-max-priority": int32(5)}, "invalid arg 'x-max-priority' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue"},
+		{true, false, false, amqp.Table{"x-delivery-limit": int32(2)}, "invalid arg 'x-delivery-limit' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue"},
+	} {
+		name := uniq(t, "qq")
+		ch := mustChannel(t, conn)
+		_, err := ch.QueueDeclare(name, c.durable, c.autoDelete, c.exclusive, false, c.args)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v: %v", c.args, err)
+			}
+			cleanupRef(t, b, []string{name}, nil)
+			continue
+		}
+		expectCloseText(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - "+strings.ReplaceAll(c.want, "'Q'", "'"+name+"'"))
+	}
+}
+
+// TestQuorumQueueDeliveryLimit: a quorum queue's deliveries carry
+// x-delivery-count, the times the message was returned before; past
+// x-delivery-limit returns it is dead-lettered with reason delivery_limit,
+// its headers as published, as RabbitMQ 3.10 does.
+func TestQuorumQueueDeliveryLimit(t *testing.T) {
+	b := start(t)
+	conn := dial(t, b.URL)
+	ch := mustChannel(t, conn)
+	dlq := declareQueue(t, b, ch, nil)
+	q := uniq(t, "quorum")
+	if _, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{
+		"x-queue-type": "quorum", "x-delivery-limit": int32(2),
+		"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cleanupRef(t, b, []string{q}, nil)
+	p := newPublisher(t, conn)
+	p.pub("", q, amqp.Publishing{Body: []byte("poison"), Headers: amqp.Table{"app": "x"}})
+	p.wait()
+	for i := range 3 {
+		waitCount(t, conn, q, 1)
+		d := get(t, ch, q, false)
+		if n, ok := d.Headers["x-delivery-count"].(int64); !ok || n != int64(i) || d.Headers["app"] != "x" || d.Redelivered != (i > 0) {
+			t.Fatalf("delivery %d: headers %v (%T), redelivered %v", i, d.Headers, d.Headers["x-delivery-count"], d.Redelivered)
+		}
+		if err := d.Nack(false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCount(t, conn, dlq, 1)
+	waitCount(t, conn, q, 0)
+	d := get(t, ch, dlq, true)
+	if _, ok := d.Headers["x-delivery-count"]; ok || d.Headers["app"] != "x" {
+		t.Fatalf("dead-lettered with headers %v", d.Headers)
+	}
+	if death := xDeath(t, d)[0]; death["reason"] != "delivery_limit" || death["queue"] != q {
+		t.Fatalf("x-death %v", death)
+	}
+}

@@ -15,6 +15,7 @@ type queueConfig struct {
 	dlx, dlrk string
 	hasDLX    bool
 	hasDLRK   bool
+	queueType string // x-queue-type: classic (default), quorum or stream
 }
 
 // queueEquivalenceArgs are the arguments RabbitMQ compares when a queue is
@@ -202,12 +203,46 @@ func parseQueueArgs(args wire.Table) (queueConfig, *queueArgError) {
 		}
 		cfg.opts.SingleActive = b
 	}
+	cfg.queueType = "classic"
 	if s, ok, err := str("x-queue-type"); err != nil {
 		return cfg, err
 	} else if ok && s != "classic" && s != "quorum" && s != "stream" {
 		return cfg, &queueArgError{arg: "x-queue-type", reason: fmt.Sprintf("\"unsupported queue type '%s'\"", s)}
+	} else if ok {
+		cfg.queueType = s
+	}
+	if n, ok, err := integer("x-delivery-limit", true); err != nil {
+		return cfg, err
+	} else if ok {
+		cfg.opts.HasDeliveryLimit, cfg.opts.DeliveryLimit = true, int(min(n, 1<<31))
 	}
 	return cfg, nil
+}
+
+// checkQueueType refuses what RabbitMQ 3.10 refuses of a queue's type:
+// a quorum or stream queue must be durable, and neither exclusive nor
+// auto-delete; a quorum queue takes no x-max-priority, a classic one no
+// x-delivery-limit.
+func checkQueueType(cfg queueConfig, durable, exclusive, autoDelete bool, args wire.Table, name, vhost string) *amqpError {
+	if cfg.queueType == "quorum" || cfg.queueType == "stream" {
+		for _, p := range []struct {
+			bad  bool
+			name string
+		}{{!durable, "non-durable"}, {exclusive, "exclusive-owner"}, {autoDelete, "auto-delete"}} {
+			if p.bad {
+				return errorf(wire.PreconditionFailed, "invalid property '%s' for queue '%s' in vhost '%s'", p.name, name, vhost)
+			}
+		}
+	}
+	for _, a := range []struct{ typ, arg, module string }{
+		{"quorum", "x-max-priority", "rabbit_quorum_queue"},
+		{"classic", "x-delivery-limit", "rabbit_classic_queue"},
+	} {
+		if _, ok := args[a.arg]; ok && cfg.queueType == a.typ {
+			return errorf(wire.PreconditionFailed, "invalid arg '%s' for queue '%s' in vhost '%s' of queue type %s", a.arg, name, vhost, a.module)
+		}
+	}
+	return nil
 }
 
 // inequivalentArg is the 406 for a redeclare whose argument arg differs,

@@ -67,6 +67,7 @@ type queueRec struct {
 	hasDLX                         bool
 	deadLetterRoutingKey           string
 	hasDLRK                        bool
+	quorum                         bool // x-queue-type quorum: deliveries carry x-delivery-count
 }
 
 // maxWriteNows is how many connections the commit loop writes a batch's
@@ -473,6 +474,9 @@ func (vh *vhost) declareQueueLocked(c *conn, m *wire.QueueDeclare) (r *queueRec,
 	if aerr != nil {
 		return nil, 0, 0, aerr.amqpError(name, vh.name)
 	}
+	if err := checkQueueType(cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments, name, vh.name); err != nil {
+		return nil, 0, 0, err
+	}
 	r = vh.newQueueLocked(name, vh.store.NewQueueID(), cfg, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
 	vh.stats.queuesCreated.Add(1)
 	if r.persistent() {
@@ -498,7 +502,7 @@ func (vh *vhost) newQueueLocked(name string, id uint64, cfg queueConfig, durable
 	r := &queueRec{
 		name: name, id: id, q: queue.New(name, opts), durable: durable, exclusive: exclusive,
 		autoDelete: autoDelete, args: args,
-		deadLetterExchange: cfg.dlx, hasDLX: cfg.hasDLX, deadLetterRoutingKey: cfg.dlrk, hasDLRK: cfg.hasDLRK,
+		deadLetterExchange: cfg.dlx, hasDLX: cfg.hasDLX, deadLetterRoutingKey: cfg.dlrk, hasDLRK: cfg.hasDLRK, quorum: cfg.queueType == "quorum",
 	}
 	r.q.SetDeadHook(func(dead []queue.Dead) { vh.deadLetter(r, dead) })
 	vh.queues[name] = r
