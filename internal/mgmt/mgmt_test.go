@@ -1138,3 +1138,19 @@ func TestSingleActiveConsumerDetails(t *testing.T) {
 		t.Errorf("an ordinary queue's single_active_consumer_tag = %v, want null", qo["single_active_consumer_tag"])
 	}
 }
+
+// TestQueueTypeShown: a queue's type is its x-queue-type.
+func TestQueueTypeShown(t *testing.T) {
+	e := newEnv(t)
+	ch := e.channel(e.dial("types"))
+	for _, typ := range []string{"classic", "quorum"} {
+		name := unique("mgmt.type")
+		if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": typ}); err != nil {
+			t.Fatal(err)
+		}
+		e.cleanupQueue(name)
+		if got := e.getObject("/api/queues/%2F/" + url.PathEscape(name))["type"]; got != typ {
+			t.Errorf("queue declared %s shows type %v", typ, got)
+		}
+	}
+}

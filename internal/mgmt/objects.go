@@ -105,10 +105,14 @@ func tableFromJSON(m map[string]any) wire.Table {
 }
 
 func (a *api) queueJSON(q server.QueueInfo, prev, cur *sample) map[string]any {
+	typ, ok := q.Arguments["x-queue-type"].(string) // validated when declared
+	if !ok {
+		typ = "classic"
+	}
 	m := map[string]any{
 		"name": q.Name, "vhost": a.srv.Vhost(), "durable": q.Durable, "auto_delete": q.AutoDelete,
 		"exclusive": q.Exclusive, "arguments": table(q.Arguments), "node": a.node,
-		"state": "running", "type": "classic",
+		"state": "running", "type": typ,
 		"messages":                q.Ready + q.Unacked,
 		"messages_ready":          q.Ready,
 		"messages_unacknowledged": q.Unacked,
