@@ -106,7 +106,7 @@ func (cs *consumer) Deliver(q *queue.Queue, e queue.Entry) bool {
 	}
 	tag := ch.nextTag + 1
 	out := e
-	if cs.rec.quorum {
+	if cs.rec.quorum && !cs.noAck { // RabbitMQ 3.10 leaves it out for no-ack consumers
 		out.Msg = withDeliveryCount(e.Msg, e.Returns)
 	}
 	if !ch.c.out.appendDelivery(ch.id, q, cs.tag, tag, out) {

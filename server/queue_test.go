@@ -1129,4 +1129,15 @@ func TestQuorumQueueDeliveryLimit(t *testing.T) {
 	if death := xDeath(t, d)[0]; death["reason"] != "delivery_limit" || death["queue"] != q {
 		t.Fatalf("x-death %v", death)
 	}
+
+	// A no-ack consumer's deliveries carry no count; a no-ack get's do.
+	p.body("", q, "a")
+	p.body("", q, "b")
+	p.wait()
+	if d := get(t, ch, q, true); d.Headers["x-delivery-count"] != int64(0) {
+		t.Fatalf("no-ack get: headers %v", d.Headers)
+	}
+	if d := recv(t, consume(t, ch, q, true)); d.Headers != nil && d.Headers["x-delivery-count"] != nil {
+		t.Fatalf("no-ack consumer: headers %v", d.Headers)
+	}
 }
